@@ -1,0 +1,164 @@
+"""The `training-assets` command: ingest files, search the index, run the demo.
+
+Only this module prints. Partition keys go to stdout, one per line, and nothing else
+does, so `training-assets ingest f.jsonl | xargs -I{} dagster asset materialize ...`
+works; messages and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from training_assets.settings import ensure_dagster_home, ensure_workspace
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _instance():
+    ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    return DagsterInstance.get()
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from training_assets.ingestion.formats import FormatError
+    from training_assets.ingestion.landing import land_file
+    from training_assets.partitions import batch_partitions
+
+    landing = ensure_workspace() / "landing"
+    instance = _instance()
+    failures = 0
+    for name in args.files:
+        try:
+            landed, new = land_file(
+                Path(name), landing, args.format, args.batch_size, args.max_line_bytes
+            )
+        except (FormatError, OSError) as exc:
+            failures += 1
+            _err(f"error: {exc}")
+            continue
+        instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
+        state = "landed" if new else "already landed (same content)"
+        _err(
+            f"{name}: {state} as {landed.landed_name}; format {landed.format}; "
+            f"{landed.records} records, {landed.spans} span candidates in {len(landed.batches)} batch(es)"
+        )
+        for key in landed.keys:
+            print(key, flush=True)
+    return 1 if failures else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from training_assets.embedding.encoder import Embedder
+    from training_assets.indexing.search import search
+
+    workspace = ensure_workspace()
+    embedder = None
+    if args.mode != "keyword":
+        embedder = Embedder(
+            os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"),
+            workspace / "embedding_cache" / "vectors.sqlite",
+        )
+    try:
+        hits = search(workspace, embedder, args.query, args.k, args.mode)
+    except FileNotFoundError as exc:
+        _err(f"error: {exc}")
+        return 1
+    if args.json:
+        print(json.dumps([hit.__dict__ for hit in hits], ensure_ascii=False, indent=2))
+        return 0
+    for rank, hit in enumerate(hits, 1):
+        question = " ".join(hit.question.split())[:100]
+        answer = " ".join(hit.answer.split())[:160]
+        print(
+            f"{rank}. [{hit.score:.3f}] {hit.span_id}  ({hit.batch})  tags: {', '.join(hit.tags) or '-'}"
+        )
+        print(f"   Q: {question}")
+        print(f"   A: {answer}")
+    return 0
+
+
+def materialize_batches(keys: list[str]) -> list[tuple[str, bool]]:
+    """Run the curation job for each batch in this process, recorded in the instance."""
+    from training_assets.definitions import defs
+
+    instance = _instance()
+    job = defs.resolve_job_def("curation_job")
+    outcomes = []
+    for key in keys:
+        _err(f"materializing batch {key} ...")
+        result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+        outcomes.append((key, result.success))
+    return outcomes
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    outcomes = materialize_batches(args.partition)
+    return 0 if all(ok for _, ok in outcomes) else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from training_assets.demo import run_demo
+
+    return run_demo(args.conversations)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from training_assets.indexing.search import MODES
+    from training_assets.ingestion.formats import FORMATS
+    from training_assets.ingestion.landing import DEFAULT_BATCH_SIZE
+    from training_assets.ingestion.records import DEFAULT_MAX_RECORD_BYTES
+
+    parser = argparse.ArgumentParser(prog="training-assets", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="land files and register their batch partitions")
+    ingest.add_argument("files", nargs="+", metavar="FILE")
+    ingest.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+    ingest.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help="spans per batch (default %(default)s)",
+    )
+    ingest.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_RECORD_BYTES,
+        help="longer lines are quarantined unparsed (default %(default)s)",
+    )
+    ingest.set_defaults(run=cmd_ingest)
+
+    search = commands.add_parser("search", help="nearest spans to a text")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=5)
+    search.add_argument("--mode", default="semantic", choices=MODES)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(run=cmd_search)
+
+    materialize = commands.add_parser(
+        "materialize", help="run the curation job for batches, in this process"
+    )
+    materialize.add_argument("--partition", action="append", required=True, metavar="KEY")
+    materialize.set_defaults(run=cmd_materialize)
+
+    demo = commands.add_parser("demo", help="ingest a slice of ShareGPT and run the whole graph")
+    demo.add_argument("--conversations", type=int, default=300)
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

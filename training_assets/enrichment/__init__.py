@@ -1,0 +1,1 @@
+"""Enrichment: semantic tags and a complexity score for each diamond span."""

@@ -1,0 +1,1 @@
+"""Landing: input files, their formats, and how they are cut into batches."""

@@ -1,0 +1,295 @@
+"""The landing folder: immutable, content-addressed input files and their batch plans.
+
+`landing/<stem>-<sha12><ext>` holds the bytes exactly as received; beside it
+`landing/.manifests/<sha12>.json` records the detected format and how the file is cut
+into batches (record ranges with their byte offsets, so a batch is read without
+re-parsing the ones before it). One batch is one dynamic partition, keyed
+`<stem>-<sha12>-<nnn>`. Landing the same bytes again finds the manifest and changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from training_assets.atomic import write_json_atomic
+from training_assets.ingestion.formats import (
+    Candidate,
+    FileLayout,
+    FormatError,
+    candidates_from_record,
+    detect_layout,
+    file_sha256,
+    iter_records,
+)
+from training_assets.ingestion.records import DEFAULT_MAX_RECORD_BYTES, RecordPosition
+
+DEFAULT_BATCH_SIZE = 50_000
+MANIFEST_DIR = ".manifests"
+_KEY = re.compile(r"^(?P<stem>[a-z0-9_]+)-(?P<sha>[0-9a-f]{12})-(?P<n>\d{3,})$")
+_LANDED_NAME = re.compile(r"^[a-z0-9_]+-[0-9a-f]{12}(\.[A-Za-z0-9]+)*$")
+
+__all__ = ["Batch", "FormatError", "LandedFile", "land_file", "adopt_file", "find_manifest"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    key: str
+    first_index: int
+    first_line: int
+    first_byte: int
+    records: int
+    spans: int
+
+    @property
+    def start(self) -> RecordPosition:
+        return RecordPosition(self.first_index, self.first_line, self.first_byte)
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    sha256: str
+    original_name: str
+    landed_name: str
+    format: str
+    container: str
+    batch_size: int
+    landed_at: str
+    records: int
+    spans: int
+    batches: tuple[Batch, ...]
+
+    @property
+    def keys(self) -> list[str]:
+        return [batch.key for batch in self.batches]
+
+    def batch(self, key: str) -> Batch:
+        for batch in self.batches:
+            if batch.key == key:
+                return batch
+        raise KeyError(f"batch {key} is not in {self.landed_name}")
+
+    def layout(self) -> FileLayout:
+        first = self.batches[0].start if self.batches else RecordPosition()
+        return FileLayout(self.format, self.container, first)
+
+    @classmethod
+    def from_json(cls, payload: dict) -> LandedFile:
+        batches = tuple(Batch(**batch) for batch in payload["batches"])
+        fields = {k: v for k, v in payload.items() if k in cls.__dataclass_fields__}
+        return cls(**{**fields, "batches": batches})
+
+
+def stem_of(name: str) -> str:
+    base = name.split(".")[0].lower()
+    return re.sub(r"[^a-z0-9]+", "_", base).strip("_")[:32] or "file"
+
+
+def manifest_path(landing: Path, sha256: str) -> Path:
+    return landing / MANIFEST_DIR / f"{sha256[:12]}.json"
+
+
+def find_manifest(landing: Path, partition_key: str) -> LandedFile:
+    """The manifest of the file a partition key was cut from."""
+    match = _KEY.match(partition_key)
+    if not match:
+        raise KeyError(f"{partition_key!r} is not a batch key (<stem>-<sha12>-<nnn>)")
+    path = landing / MANIFEST_DIR / f"{match['sha']}.json"
+    if not path.exists():
+        raise KeyError(
+            f"batch {partition_key}: no landed file with hash {match['sha']} in {landing}"
+        )
+    return LandedFile.from_json(json.loads(path.read_text()))
+
+
+def read_manifest(landing: Path, sha256: str) -> LandedFile | None:
+    path = manifest_path(landing, sha256)
+    return LandedFile.from_json(json.loads(path.read_text())) if path.exists() else None
+
+
+def iter_manifests(landing: Path) -> Iterator[LandedFile]:
+    for path in sorted((landing / MANIFEST_DIR).glob("*.json")):
+        yield LandedFile.from_json(json.loads(path.read_text()))
+
+
+def plan_batches(
+    path: Path, layout: FileLayout, sha256: str, batch_size: int, max_record_bytes: int
+) -> tuple[list[Batch], int, int]:
+    """Cut a file into batches of about `batch_size` spans, at record boundaries.
+
+    A record (one line, or one conversation) never straddles two batches, so a thread's
+    turns stay together.
+    """
+    stem = stem_of(path.name.split("-")[0] if _LANDED_NAME.match(path.name) else path.name)
+    batches: list[Batch] = []
+    current: dict | None = None
+    records = spans = 0
+    for record in iter_records(path, layout, max_record_bytes=max_record_bytes):
+        if current is None:
+            current = {
+                "first_index": record.index,
+                "first_line": record.line_number,
+                "first_byte": record.byte_offset,
+                "records": 0,
+                "spans": 0,
+            }
+        count = len(candidates_from_record(record, layout.format, sha256))
+        current["records"] += 1
+        current["spans"] += count
+        records += 1
+        spans += count
+        if current["spans"] >= batch_size:
+            batches.append(Batch(key=f"{stem}-{sha256[:12]}-{len(batches):03d}", **current))
+            current = None
+    if current is not None:
+        batches.append(Batch(key=f"{stem}-{sha256[:12]}-{len(batches):03d}", **current))
+    return batches, records, spans
+
+
+def _copy_hashing(source: Path, target_dir: Path) -> tuple[Path, str]:
+    target_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=target_dir)
+    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+        while chunk := src.read(1 << 22):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return Path(tmp_name), digest.hexdigest()
+
+
+def _register(
+    landing: Path,
+    landed: Path,
+    sha256: str,
+    original_name: str,
+    requested_format: str,
+    batch_size: int,
+    max_record_bytes: int,
+    layout: FileLayout,
+) -> LandedFile:
+    batches, records, spans = plan_batches(landed, layout, sha256, batch_size, max_record_bytes)
+    manifest = LandedFile(
+        sha256=sha256,
+        original_name=original_name,
+        landed_name=landed.name,
+        format=layout.format,
+        container=layout.container,
+        batch_size=batch_size,
+        landed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        records=records,
+        spans=spans,
+        batches=tuple(batches),
+    )
+    write_json_atomic(
+        manifest_path(landing, sha256), {**asdict(manifest), "requested_format": requested_format}
+    )
+    return manifest
+
+
+def _content_name(original: str, sha256: str) -> str:
+    suffix = "".join(Path(original).suffixes[-2:]).lower()
+    suffix = re.sub(r"[^a-z0-9.]", "", suffix)
+    return f"{stem_of(original)}-{sha256[:12]}{suffix}"
+
+
+def land_file(
+    source: Path,
+    landing: Path,
+    requested_format: str = "auto",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> tuple[LandedFile, bool]:
+    """Copy `source` into landing under its content-addressed name and plan its batches.
+
+    Returns the manifest and whether the file is new. The format is checked before
+    anything is copied: a file that cannot be read raises FormatError and leaves no
+    trace in landing (and the source is never modified).
+    """
+    source = Path(source)
+    layout = detect_layout(source, requested_format)
+    tmp, sha256 = _copy_hashing(source, landing)
+    try:
+        existing = read_manifest(landing, sha256)
+        if existing is not None:
+            return existing, False
+        landed = landing / _content_name(source.name, sha256)
+        os.replace(tmp, landed)
+        os.chmod(landed, 0o444)
+        return _register(
+            landing,
+            landed,
+            sha256,
+            source.name,
+            requested_format,
+            batch_size,
+            max_record_bytes,
+            layout,
+        ), True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def adopt_file(
+    path: Path,
+    landing: Path,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> tuple[LandedFile, bool]:
+    """Take a file someone dropped into landing/ by hand, as if it had been ingested.
+
+    It is renamed (same folder, atomic) to its content-addressed name; a second copy of
+    bytes already landed is removed, since the identical bytes are kept under that name.
+    """
+    layout = detect_layout(path)
+    sha256 = file_sha256(path)
+    existing = read_manifest(landing, sha256)
+    if existing is not None:
+        if path.name != existing.landed_name and (landing / existing.landed_name).exists():
+            path.unlink()
+        return existing, False
+    landed = (
+        path
+        if _LANDED_NAME.match(path.name) and sha256[:12] in path.name
+        else landing / _content_name(path.name, sha256)
+    )
+    if landed != path:
+        os.replace(path, landed)
+    return _register(
+        landing, landed, sha256, path.name, "auto", batch_size, max_record_bytes, layout
+    ), True
+
+
+def unregistered_files(landing: Path) -> list[Path]:
+    """Files in landing/ that have no manifest yet (dropped by hand, or an interrupted ingest)."""
+    if not landing.is_dir():
+        return []
+    registered = {manifest.landed_name for manifest in iter_manifests(landing)}
+    return sorted(
+        p
+        for p in landing.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name not in registered
+    )
+
+
+def iter_batch_candidates(
+    landing: Path,
+    manifest: LandedFile,
+    batch: Batch,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    max_depth: int = 64,
+) -> Iterator[Candidate]:
+    path = landing / manifest.landed_name
+    layout = manifest.layout()
+    records = iter_records(path, layout, batch.start, max_record_bytes, max_depth)
+    for _, record in zip(range(batch.records), records, strict=False):
+        yield from candidates_from_record(record, manifest.format, manifest.sha256)

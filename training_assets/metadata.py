@@ -1,0 +1,25 @@
+"""Small helpers that turn plain summaries into Dagster metadata values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import dagster as dg
+
+
+def markdown_table(
+    header: Sequence[str], rows: Iterable[Sequence[object]]
+) -> dg.MarkdownMetadataValue:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += [
+        "| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows
+    ]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def rate_line(label: str, done: int, total: int, elapsed: float) -> str:
+    """'embedded 4096/12000 (34.2/s, ETA 3m51s)' for progress logs."""
+    rate = done / elapsed if elapsed > 0 else 0.0
+    remaining = (total - done) / rate if rate > 0 else 0.0
+    minutes, seconds = divmod(int(remaining), 60)
+    return f"{label} {done}/{total} ({rate:.1f}/s, ETA {minutes}m{seconds:02d}s)"

@@ -1,0 +1,1 @@
+"""Validation: schema rules, credential redaction and the diamond/quarantine split."""
