@@ -16,7 +16,7 @@ class EmbedderResource(dg.ConfigurableResource):
 
     model: str = BUNDLED_MODEL
     device: str = "cpu"
-    batch_size: int = 64
+    batch_size: int = 16
     max_seq_length: int = 256
     cache_path: str
 

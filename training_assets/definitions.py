@@ -24,31 +24,36 @@ if not os.environ.get("DAGSTER_HOME"):
     )
 
 
-def build_resources() -> dict[str, object]:
-    root = str(ensure_workspace())
+def build_resources(root: str | None = None) -> dict[str, object]:
+    """Resources for a workspace root (default: TRAINING_WORKSPACE or ./workspace)."""
+    root = root or str(ensure_workspace())
     return {
         "workspace": WorkspaceResource(root=root),
         "parquet_io_manager": AtomicPolarsParquetIOManager(base_dir=root),
         "embedder": EmbedderResource(
             model=os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"),
             device=os.environ.get("TRAINING_EMBED_DEVICE", "cpu"),
-            batch_size=int(os.environ.get("TRAINING_EMBED_BATCH_SIZE", "64")),
+            batch_size=int(os.environ.get("TRAINING_EMBED_BATCH_SIZE", "16")),
             cache_path=os.path.join(root, "embedding_cache", "vectors.sqlite"),
         ),
     }
 
 
-defs = dg.Definitions(
-    assets=[
-        raw_spans,
-        validated_spans,
-        span_embeddings,
-        enriched_spans,
-        span_index,
-        inverted_index,
-    ],
-    asset_checks=[span_index_recall],
-    jobs=[curation_job],
-    sensors=[landing_sensor],
-    resources=build_resources(),
-)
+def build_definitions(root: str | None = None) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[
+            raw_spans,
+            validated_spans,
+            span_embeddings,
+            enriched_spans,
+            span_index,
+            inverted_index,
+        ],
+        asset_checks=[span_index_recall],
+        jobs=[curation_job],
+        sensors=[landing_sensor],
+        resources=build_resources(root),
+    )
+
+
+defs = build_definitions()

@@ -64,7 +64,7 @@ class Embedder:
         model: str,
         cache_path: Path,
         device: str = "cpu",
-        batch_size: int = 64,
+        batch_size: int = 16,
         max_seq_length: int | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -96,26 +96,37 @@ class Embedder:
     def encode(
         self, texts: Sequence[str], progress: ProgressFn | None = None
     ) -> tuple[np.ndarray, EncodeStats]:
+        """Vectors for `texts` in order; cached ones are read, the rest encoded and cached.
+
+        Vectors are written straight into the output matrix (duplicates copied from the
+        first row holding the text), so memory stays at one matrix plus one chunk.
+        """
         started = time.perf_counter()
-        keys = [cache_key(self.fingerprint, text) for text in texts]
-        unique: dict[bytes, str] = dict(zip(keys, texts, strict=True))
-        vectors = self.cache.get_many(list(unique))
-        missing = [key for key in unique if key not in vectors]
-        stats = EncodeStats(texts=len(texts), unique=len(unique), cache_hits=len(vectors))
-        done = 0
+        first_row: dict[bytes, int] = {}
+        keys = []
+        for row, text in enumerate(texts):
+            key = cache_key(self.fingerprint, text)
+            keys.append(key)
+            first_row.setdefault(key, row)
+        matrix = np.empty((len(texts), self.dimension), dtype=np.float32)
+        filled = set()
+        for key, vector in self.cache.get_many(list(first_row)):
+            matrix[first_row[key]] = vector
+            filled.add(key)
+        missing = [key for key in first_row if key not in filled]
+        stats = EncodeStats(texts=len(texts), unique=len(first_row), cache_hits=len(filled))
         for start in range(0, len(missing), _CHUNK_TEXTS):
             chunk = missing[start : start + _CHUNK_TEXTS]
-            encoded = self.encode_uncached([unique[key] for key in chunk])
+            encoded = self.encode_uncached([texts[first_row[key]] for key in chunk])
             self.cache.put_many(zip(chunk, encoded, strict=True))
-            vectors.update(zip(chunk, encoded, strict=True))
-            done += len(chunk)
+            matrix[[first_row[key] for key in chunk]] = encoded
             if progress:
-                progress(done, len(missing), time.perf_counter() - started)
+                progress(start + len(chunk), len(missing), time.perf_counter() - started)
+        for row, key in enumerate(keys):
+            if first_row[key] != row:
+                matrix[row] = matrix[first_row[key]]
         stats.encoded = len(missing)
         stats.seconds = time.perf_counter() - started
-        matrix = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for row, key in enumerate(keys):
-            matrix[row] = vectors[key]
         return matrix, stats
 
 

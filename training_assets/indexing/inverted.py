@@ -104,6 +104,16 @@ def tokenize(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.lower()) if t not in STOP_WORDS and len(t) <= 40]
 
 
+_TAG_TERM = re.compile(r"\btag:([a-z0-9_]+)")
+
+
+def query_terms(query: str) -> list[str]:
+    """Words of a query, with `tag:<name>` kept whole so a tag can be searched for."""
+    lowered = query.lower()
+    tags = [f"tag:{name}" for name in _TAG_TERM.findall(lowered)]
+    return list(dict.fromkeys(tags + tokenize(_TAG_TERM.sub(" ", lowered))))
+
+
 def batch_postings(batch: str, spans: pl.DataFrame) -> pl.DataFrame:
     columns: dict[str, list] = {name: [] for name in POSTINGS_SCHEMA}
     for span_id, question, answer, tags in spans.select("id", "this", "if_ok", "tags").iter_rows():
@@ -132,7 +142,7 @@ def keyword_search(
 ) -> list[tuple[str, str, float]]:
     """BM25 over all batches: [(batch, span_id, score)], best first."""
     files = sorted((directory / "postings").glob("*.parquet"))
-    terms = list(dict.fromkeys(tokenize(query)))
+    terms = query_terms(query)
     if not files or not terms:
         return []
     postings = pl.scan_parquet(files)

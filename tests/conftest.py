@@ -1,0 +1,56 @@
+"""Shared fixtures: a temporary workspace and Dagster home, and span-file builders."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def span(i: int, **overrides) -> dict:
+    """A valid completed diamond span; override any field (None deletes it)."""
+    record = {
+        "id": f"span-{i}",
+        "who": "agent",
+        "did": "answer",
+        "this": f"How do I sort a list number {i} in Python?",
+        "if_ok": "Use sorted(items) for a new list or items.sort() to sort in place.",
+        "when": "2026-11-01T12:00:00+02:00",
+        "status": "completed",
+        "context": {"environment": "python"},
+        "metadata": {"quality_score": 92},
+    }
+    for key, value in overrides.items():
+        if value is None:
+            record.pop(key, None)
+        else:
+            record[key] = value
+    return record
+
+
+def write_lines(path: Path, lines: list[bytes | str | dict]) -> Path:
+    data = b""
+    for line in lines:
+        if isinstance(line, dict):
+            line = json.dumps(line)
+        if isinstance(line, str):
+            line = line.encode()
+        data += line + b"\n"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "workspace"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("TRAINING_WORKSPACE", str(root))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return root

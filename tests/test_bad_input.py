@@ -1,0 +1,135 @@
+"""Bad input never crashes a run, is never lost, and always gets an actionable reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import span, write_lines
+from training_assets.ingestion.landing import iter_batch_candidates, land_file
+from training_assets.ingestion.raw_table import raw_spans_frame
+from training_assets.validation.split import split_diamonds
+
+
+def curate(
+    path: Path,
+    landing: Path,
+    max_record_bytes: int = 1 << 20,
+    min_quality: float = 80,
+    fmt: str = "auto",
+):
+    landed, _ = land_file(path, landing, fmt, max_record_bytes=max_record_bytes)
+    frames = []
+    for batch in landed.batches:
+        candidates = iter_batch_candidates(landing, landed, batch, max_record_bytes)
+        frames.append(raw_spans_frame(candidates, batch.key, landed.landed_name, landed.format))
+    raw = pl.concat(frames)
+    diamonds, quarantine, summary = split_diamonds(
+        raw, min_quality, datetime.fromisoformat(landed.landed_at)
+    )
+    return landed, raw, diamonds, quarantine
+
+
+BAD_LINES = [
+    ('{"id": "x1", "who": "a", ', "invalid JSON"),
+    (
+        '{"id": 7, "who": "a", "did": "b", "this": "c", "when": "2026-01-01T00:00:00Z", "status": "completed", "if_ok": "d"}',
+        "field 'id' must be a string, got number",
+    ),
+    (span(2, who=None), "missing required field 'who'"),
+    (span(3, when="yesterday"), "not an ISO 8601 timestamp"),
+    (span(4, when="2026-11-01T12:00:00"), "no UTC offset"),
+    (span(5, metadata={"quality_score": 120}), "within 0–100"),
+    (
+        '{"id": "n", "who": "a", "did": "b", "this": "c", "when": "2026-01-01T00:00:00Z", "status": "completed", "if_ok": "d", "metadata": {"quality_score": NaN}}',
+        "non-standard JSON constant NaN",
+    ),
+    (
+        '{"id": "i", "who": "a", "did": "b", "this": "c", "when": "2026-01-01T00:00:00Z", "status": "completed", "if_ok": "d", "metadata": {"quality_score": Infinity}}',
+        "non-standard JSON constant Infinity",
+    ),
+    (b'{"id": "u", "who": "\xff\xfe", "did": "b"}', "not valid UTF-8"),
+    ("", "blank line"),
+    ("   ", "blank line"),
+    ("[" * 5000 + "]" * 5000, "nested deeper than"),
+    (span(6, this="   "), "blank required field 'this'"),
+    (span(7, status="done"), "field 'status' must be one of"),
+    (span(8, if_ok=None), "completed span lacks 'if_ok'"),
+    (span(9, status="pending", if_ok=None), "status is pending"),
+    (span(10, metadata={"quality_score": 50}), "quality 50 below the diamond threshold 80"),
+    (span(11, metadata={"quality_score": True}), "must be a number, got boolean"),
+    ('"just a string"', "expected a JSON object, got string"),
+    (span(12, context="prod"), "field 'context' must be an object"),
+]
+
+
+def test_every_bad_line_is_quarantined_with_its_reason(tmp_path: Path):
+    good = [span(100), span(101)]
+    lines = [good[0]] + [line for line, _ in BAD_LINES] + [good[1], span(100, this="a later copy")]
+    path = write_lines(tmp_path / "spans.jsonl", lines)
+    _, raw, diamonds, quarantine = curate(path, tmp_path / "landing")
+
+    assert diamonds["id"].to_list() == ["span-100", "span-101"]
+    assert raw.height == len(lines) == diamonds.height + quarantine.height
+    reasons = dict(
+        zip(quarantine["line_number"].to_list(), quarantine["reason"].to_list(), strict=True)
+    )
+    for offset, (_, expected) in enumerate(BAD_LINES):
+        assert expected in reasons[offset + 2], (offset + 2, reasons[offset + 2])
+    assert "duplicate id; first seen at line 1" in reasons[len(lines)]
+    assert set(quarantine["line_number"]) | {1, len(BAD_LINES) + 2} == set(range(1, len(lines) + 1))
+
+
+def test_quarantine_keeps_a_hash_never_the_line(tmp_path: Path):
+    secret_line = '{"id": "s", "who": "a", "password_hint": "hunter2-very-private", '
+    path = write_lines(tmp_path / "spans.jsonl", [secret_line])
+    _, _, _, quarantine = curate(path, tmp_path / "landing", fmt="spans")
+    assert quarantine.height == 1
+    dumped = str(quarantine.rows())
+    assert "hunter2" not in dumped
+    import hashlib
+
+    assert quarantine["line_sha256"][0] == hashlib.sha256(secret_line.encode() + b"\n").hexdigest()
+
+
+def test_bom_crlf_and_missing_final_newline_are_accepted(tmp_path: Path):
+    import json
+
+    body = b"\xef\xbb\xbf" + json.dumps(span(1)).encode() + b"\r\n" + json.dumps(span(2)).encode()
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(body)
+    _, raw, diamonds, quarantine = curate(path, tmp_path / "landing")
+    assert diamonds["id"].to_list() == ["span-1", "span-2"]
+    assert quarantine.height == 0
+
+
+def test_absurdly_long_line_is_rejected_before_parsing(tmp_path: Path):
+    long_line = '{"id": "big", "this": "' + "x" * 5000 + '"}'
+    path = write_lines(tmp_path / "spans.jsonl", [span(1), long_line, span(2)])
+    _, raw, diamonds, quarantine = curate(path, tmp_path / "landing", max_record_bytes=1000)
+    assert diamonds["id"].to_list() == ["span-1", "span-2"]
+    assert quarantine["reason"].to_list() == ["line longer than the 1000-byte limit (not parsed)"]
+    assert quarantine["line_number"].to_list() == [2]
+
+
+def test_timestamps_are_normalised_to_utc(tmp_path: Path):
+    path = write_lines(
+        tmp_path / "spans.jsonl",
+        [span(1, when="2026-11-01T12:00:00+02:00"), span(2, when="2026-11-01T10:00:00Z")],
+    )
+    _, _, diamonds, _ = curate(path, tmp_path / "landing")
+    assert diamonds["when"].to_list() == [datetime(2026, 11, 1, 10, tzinfo=UTC)] * 2
+    assert str(diamonds.schema["when"]) == "Datetime(time_unit='us', time_zone='UTC')"
+
+
+@pytest.mark.parametrize("threshold,expected", [(80, 1), (95, 0), (50, 2)])
+def test_diamond_threshold_is_configurable(tmp_path: Path, threshold: float, expected: int):
+    path = write_lines(
+        tmp_path / "spans.jsonl",
+        [span(1, metadata={"quality_score": 90}), span(2, metadata={"quality_score": 60})],
+    )
+    _, _, diamonds, quarantine = curate(path, tmp_path / "landing", min_quality=threshold)
+    assert diamonds.height == expected and diamonds.height + quarantine.height == 2

@@ -1,0 +1,60 @@
+"""The CLI: partition keys alone on stdout, clear errors, and a persistent instance by default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import span, write_lines
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "training_assets.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_ingest_prints_only_keys_and_defaults_to_local_instance(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "TRAINING_WORKSPACE")}
+    good = write_lines(tmp_path / "good.jsonl", [span(i) for i in range(5)])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"\x00\x01 nonsense")
+    result = run_cli(["ingest", str(good), str(bad), "--batch-size", "2"], tmp_path, env)
+    assert result.returncode == 1
+    keys = result.stdout.split()
+    assert len(keys) == 3 and all(k.startswith("good-") for k in keys)
+    assert f"error: {bad}" in result.stderr
+    assert bad.read_bytes() == b"\x00\x01 nonsense"
+    assert (tmp_path / "workspace" / "landing").is_dir()
+    assert (tmp_path / "dagster_home" / "dagster.yaml").exists()
+
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    try:
+        with dg.DagsterInstance.get() as instance:
+            assert sorted(instance.get_dynamic_partitions("batches")) == sorted(keys)
+    finally:
+        del os.environ["DAGSTER_HOME"]
+
+    again = run_cli(["ingest", str(good), "--batch-size", "2"], tmp_path, env)
+    assert (
+        again.returncode == 0 and again.stdout.split() == keys and "already landed" in again.stderr
+    )
+
+
+def test_search_without_an_index_says_what_to_do(tmp_path: Path):
+    env = {
+        **os.environ,
+        "TRAINING_WORKSPACE": str(tmp_path / "ws"),
+        "DAGSTER_HOME": str(tmp_path / "dh"),
+    }
+    result = run_cli(["search", "anything", "--mode", "semantic"], tmp_path, env)
+    assert result.returncode == 1 and "materialize span_index first" in result.stderr
