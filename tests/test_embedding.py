@@ -32,6 +32,7 @@ def test_cache_means_no_text_is_embedded_twice(embedder: Embedder):
     reopened = Embedder(BUNDLED_MODEL, embedder.cache.path)
     _, stats = reopened.encode(texts)
     assert stats.encoded == 0
+    assert reopened._model is None, "a fully cached call must not load the model"
 
 
 def test_combined_vector_is_normalised_sum(embedder: Embedder):

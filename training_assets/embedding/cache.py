@@ -19,7 +19,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
     key BLOB PRIMARY KEY,
     vector BLOB NOT NULL
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS models (
+    fingerprint TEXT PRIMARY KEY,
+    dimension INTEGER NOT NULL
+);
 """
 _LOOKUP_CHUNK = 900
 
@@ -31,14 +35,13 @@ def cache_key(model_fingerprint: str, text: str) -> bytes:
 
 
 class EmbeddingCache:
-    def __init__(self, path: Path, dimension: int) -> None:
+    def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.dimension = dimension
         self._db = sqlite3.connect(path, timeout=120, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -60,6 +63,18 @@ class EmbeddingCache:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR IGNORE INTO vectors (key, vector) VALUES (?, ?)", rows)
+
+    def remember_dimension(self, fingerprint: str, dimension: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO models (fingerprint, dimension) VALUES (?, ?)",
+            (fingerprint, dimension),
+        )
+
+    def dimension(self, fingerprint: str) -> int | None:
+        row = self._db.execute(
+            "SELECT dimension FROM models WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return row[0] if row else None
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]

@@ -65,24 +65,42 @@ class Embedder:
         cache_path: Path,
         device: str = "cpu",
         batch_size: int = 16,
-        max_seq_length: int | None = None,
+        max_seq_length: int = 256,
     ) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
         self.model_name = model
+        self.device = device
         self.batch_size = batch_size
-        self.model = SentenceTransformer(resolve_model_path(model), device=device)
-        if max_seq_length:
-            self.model.max_seq_length = max_seq_length
-        self.dimension = int(
-            self.model.get_embedding_dimension()
-            if hasattr(self.model, "get_embedding_dimension")
-            else self.model.get_sentence_embedding_dimension()
-        )
-        self.fingerprint = model_fingerprint(model, self.model.max_seq_length)
-        self.cache = EmbeddingCache(cache_path, self.dimension)
+        self.max_seq_length = max_seq_length
+        self.fingerprint = model_fingerprint(model, max_seq_length)
+        self.cache = EmbeddingCache(cache_path)
+        self.chunk_texts = _CHUNK_TEXTS
+        self._model = None
+
+    @property
+    def model(self):
+        """The SentenceTransformer, loaded on first use: a fully cached batch never loads it."""
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            loaded = SentenceTransformer(resolve_model_path(self.model_name), device=self.device)
+            loaded.max_seq_length = self.max_seq_length
+            dimension = (
+                getattr(loaded, "get_embedding_dimension", None)
+                or loaded.get_sentence_embedding_dimension
+            )
+            self.cache.remember_dimension(self.fingerprint, int(dimension()))
+            self._model = loaded
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        known = self.cache.dimension(self.fingerprint)
+        if known is None:
+            self.model  # noqa: B018 - loading the model records its dimension in the cache
+            known = self.cache.dimension(self.fingerprint)
+        return known
 
     def encode_uncached(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.encode(
@@ -115,8 +133,8 @@ class Embedder:
             filled.add(key)
         missing = [key for key in first_row if key not in filled]
         stats = EncodeStats(texts=len(texts), unique=len(first_row), cache_hits=len(filled))
-        for start in range(0, len(missing), _CHUNK_TEXTS):
-            chunk = missing[start : start + _CHUNK_TEXTS]
+        for start in range(0, len(missing), self.chunk_texts):
+            chunk = missing[start : start + self.chunk_texts]
             encoded = self.encode_uncached([texts[first_row[key]] for key in chunk])
             self.cache.put_many(zip(chunk, encoded, strict=True))
             matrix[[first_row[key] for key in chunk]] = encoded
