@@ -41,7 +41,3 @@ class WorkspaceResource(dg.ConfigurableResource):
     @property
     def inverted_index_dir(self) -> Path:
         return self.path / "inverted_index"
-
-    def table_path(self, asset_name: str, partition_key: str) -> Path:
-        """Where the IO manager keeps a partition of a table asset."""
-        return self.path / asset_name / f"{partition_key}.parquet"

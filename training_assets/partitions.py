@@ -5,3 +5,16 @@ import dagster as dg
 batch_partitions = dg.DynamicPartitionsDefinition(name="batches")
 # One run per batch: a batch is the unit of landing, validation and purge.
 per_batch_backfill = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+
+def batch_table_asset(*, group_name: str, kinds: set[str], description: str, **kwargs):
+    """@asset for a per-batch table: batch partitions, one run per batch, Parquet storage."""
+    return dg.asset(
+        partitions_def=batch_partitions,
+        backfill_policy=per_batch_backfill,
+        group_name=group_name,
+        kinds=kinds,
+        io_manager_key="parquet_io_manager",
+        description=description,
+        **kwargs,
+    )

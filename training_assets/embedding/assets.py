@@ -7,19 +7,16 @@ import polars as pl
 from resources.embedder import EmbedderResource
 from training_assets.embedding.encoder import combine
 from training_assets.metadata import rate_line
-from training_assets.partitions import batch_partitions, per_batch_backfill
+from training_assets.partitions import batch_table_asset
 
 
 def vector_column(name: str, matrix: np.ndarray) -> pl.Series:
     return pl.Series(name, matrix, dtype=pl.Array(pl.Float32, matrix.shape[1]))
 
 
-@dg.asset(
-    partitions_def=batch_partitions,
-    backfill_policy=per_batch_backfill,
+@batch_table_asset(
     group_name="embedding",
     kinds={"sentence_transformers", "polars"},
-    io_manager_key="parquet_io_manager",
     description="L2-normalised float32 vectors: query (`this`), response (`if_ok`) and "
     "combined (normalised sum). Cached by model and text: no text is embedded twice.",
 )

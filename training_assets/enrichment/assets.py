@@ -8,7 +8,7 @@ from resources.embedder import EmbedderResource
 from training_assets.enrichment.complexity import complexity_score
 from training_assets.enrichment.tags import TAXONOMY, structural_tags, tag_matrix
 from training_assets.metadata import markdown_table
-from training_assets.partitions import batch_partitions, per_batch_backfill
+from training_assets.partitions import batch_table_asset
 
 
 class EnrichmentConfig(dg.Config):
@@ -16,12 +16,9 @@ class EnrichmentConfig(dg.Config):
     max_semantic_tags: int = 3
 
 
-@dg.asset(
-    partitions_def=batch_partitions,
-    backfill_policy=per_batch_backfill,
+@batch_table_asset(
     group_name="enrichment",
     kinds={"polars", "parquet"},
-    io_manager_key="parquet_io_manager",
     description="Diamond spans plus `tags` (semantic, from the taxonomy, and structural) and "
     "`complexity` 0–100 (formula in training_assets/enrichment/complexity.py).",
 )

@@ -6,19 +6,16 @@ import polars as pl
 from resources.workspace import WorkspaceResource
 from training_assets.ingestion.landing import find_manifest, iter_batch_candidates
 from training_assets.ingestion.raw_table import raw_spans_frame
-from training_assets.partitions import batch_partitions, per_batch_backfill
+from training_assets.partitions import batch_table_asset
 
 
 class RawSpansConfig(dg.Config):
     max_json_depth: int = 64
 
 
-@dg.asset(
-    partitions_def=batch_partitions,
-    backfill_policy=per_batch_backfill,
+@batch_table_asset(
     group_name="ingestion",
     kinds={"polars", "parquet"},
-    io_manager_key="parquet_io_manager",
     description="One typed row per span candidate of the batch (lines, or turns of a "
     "conversation), credentials already redacted; unreadable records keep a parse_error.",
 )
