@@ -85,6 +85,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+_INFO_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def materialize_batches(keys: list[str]) -> list[tuple[str, bool]]:
     """Run the curation job for each batch in this process, recorded in the instance."""
     from training_assets.definitions import defs
@@ -94,7 +97,9 @@ def materialize_batches(keys: list[str]) -> list[tuple[str, bool]]:
     outcomes = []
     for key in keys:
         _err(f"materializing batch {key} ...")
-        result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=key, instance=instance, raise_on_error=False, run_config=_INFO_LOGS
+        )
         outcomes.append((key, result.success))
     return outcomes
 
@@ -156,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # backfill_policy is marked beta by Dagster; the warning is noise on every command.
+    warnings.filterwarnings("ignore", message=".*backfill_policy.*")
     args = build_parser().parse_args(argv)
     return args.run(args)
 
