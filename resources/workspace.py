@@ -21,6 +21,8 @@ class WorkspaceResource(dg.ConfigurableResource):
     root: str
     batch_size: int = DEFAULT_BATCH_SIZE
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    # a file dropped into landing/ must be this old before the sensor takes it
+    landing_settle_seconds: float = 10.0
 
     @property
     def path(self) -> Path:

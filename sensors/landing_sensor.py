@@ -27,7 +27,7 @@ def landing_sensor(
     context: dg.SensorEvaluationContext, workspace: WorkspaceResource
 ) -> dg.SensorResult:
     cursor = _load_cursor(context.cursor)
-    for path in unregistered_files(workspace.landing):
+    for path in unregistered_files(workspace.landing, workspace.landing_settle_seconds):
         stat = path.stat()
         signature = f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
         if signature in cursor["rejected"]:

@@ -13,11 +13,10 @@ from tests.conftest import span, write_lines
 from training_assets.ingestion.landing import land_file
 
 
-def tick(instance: dg.DagsterInstance, workspace: Path, cursor: str | None):
+def tick(instance: dg.DagsterInstance, workspace: Path, cursor: str | None, settle: float = 0.0):
+    resource = WorkspaceResource(root=str(workspace), landing_settle_seconds=settle)
     context = dg.build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        resources={"workspace": WorkspaceResource(root=str(workspace))},
+        instance=instance, cursor=cursor, resources={"workspace": resource}
     )
     return landing_sensor(context)
 
@@ -51,3 +50,29 @@ def test_cli_landed_files_get_runs_but_no_duplicate_partitions(workspace: Path, 
     result = tick(instance, workspace, None)
     assert [r.partition_key for r in result.run_requests] == landed.keys
     assert result.dynamic_partitions_requests == []
+
+
+def test_files_still_being_written_are_left_for_later(workspace: Path, tmp_path: Path):
+    instance = dg.DagsterInstance.get()
+    landing = workspace / "landing"
+    landing.mkdir(parents=True)
+    source = write_lines(tmp_path / "big.jsonl", [span(i) for i in range(3)])
+    shutil.copy(source, landing / "copying.jsonl.part")
+    shutil.copy(source, landing / "fresh.jsonl")
+    result = tick(instance, workspace, None, settle=60)
+    assert result.run_requests == []
+    assert sorted(p.name for p in landing.iterdir()) == ["copying.jsonl.part", "fresh.jsonl"]
+
+
+def test_second_drop_of_the_same_bytes_is_folded_into_the_first(workspace: Path, tmp_path: Path):
+    instance = dg.DagsterInstance.get()
+    landing = workspace / "landing"
+    landing.mkdir(parents=True)
+    source = write_lines(tmp_path / "same.jsonl", [span(1)])
+    shutil.copy(source, landing / "first.jsonl")
+    first = tick(instance, workspace, None)
+    shutil.copy(source, landing / "again.jsonl")
+    second = tick(instance, workspace, first.cursor)
+    assert len(first.run_requests) == 1 and second.run_requests == []
+    files = [p.name for p in landing.iterdir() if p.is_file()]
+    assert len(files) == 1 and files[0].startswith("first-")

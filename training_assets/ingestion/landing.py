@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -269,15 +270,27 @@ def adopt_file(
     ), True
 
 
-def unregistered_files(landing: Path) -> list[Path]:
-    """Files in landing/ that have no manifest yet (dropped by hand, or an interrupted ingest)."""
+_IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download")
+
+
+def unregistered_files(landing: Path, settle_seconds: float = 10.0) -> list[Path]:
+    """Files in landing/ with no manifest yet (dropped by hand, or an interrupted ingest).
+
+    Files still being written are left for a later tick: hidden names, partial-download
+    suffixes, and anything modified in the last `settle_seconds`.
+    """
     if not landing.is_dir():
         return []
     registered = {manifest.landed_name for manifest in iter_manifests(landing)}
+    newest_allowed = time.time() - settle_seconds
     return sorted(
         p
         for p in landing.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.name not in registered
+        if p.is_file()
+        and not p.name.startswith(".")
+        and not p.name.endswith(_IN_PROGRESS_SUFFIXES)
+        and p.name not in registered
+        and p.stat().st_mtime <= newest_allowed
     )
 
 
