@@ -85,28 +85,36 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-_INFO_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+def materialize_batches(keys: list[str]) -> list[tuple[str, str, bool]]:
+    """Run the curation job for each batch in this process; (key, run_id, success) each.
 
+    `dg.execute_job` with the in-process executor, not `execute_in_process`: the latter
+    keeps every step's output in memory for its result object, which for a 50k-span
+    batch is several hundred MB of tables nobody reads.
+    """
+    import dagster as dg
 
-def materialize_batches(keys: list[str]) -> list[tuple[str, bool]]:
-    """Run the curation job for each batch in this process, recorded in the instance."""
-    from training_assets.definitions import defs
+    from training_assets.definitions import curation_job_for_execution
 
     instance = _instance()
-    job = defs.resolve_job_def("curation_job")
+    job = dg.reconstructable(curation_job_for_execution)
+    run_config = {
+        "execution": {"config": {"in_process": {}}},
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+    }
     outcomes = []
     for key in keys:
         _err(f"materializing batch {key} ...")
-        result = job.execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False, run_config=_INFO_LOGS
-        )
-        outcomes.append((key, result.success))
+        with dg.execute_job(
+            job, instance, run_config=run_config, tags={"dagster/partition": key}
+        ) as result:
+            outcomes.append((key, result.run_id, result.success))
     return outcomes
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
     outcomes = materialize_batches(args.partition)
-    return 0 if all(ok for _, ok in outcomes) else 1
+    return 0 if all(ok for _, _, ok in outcomes) else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

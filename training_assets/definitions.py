@@ -57,3 +57,8 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
 
 
 defs = build_definitions()
+
+
+def curation_job_for_execution() -> dg.JobDefinition:
+    """The curation job, reconstructable (`dg.reconstructable`) for `dg.execute_job`."""
+    return defs.resolve_job_def("curation_job")

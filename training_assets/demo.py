@@ -47,7 +47,7 @@ def run_demo(conversations: int) -> int:
     landed, _ = land_file(source, workspace / "landing")
     _instance().add_dynamic_partitions(batch_partitions.name, landed.keys)
     outcomes = materialize_batches(landed.keys)
-    failed = [key for key, ok in outcomes if not ok]
+    failed = [key for key, _, ok in outcomes if not ok]
     print(
         f"\ntraining-assets demo: {conversations} ShareGPT conversations -> {landed.spans} span candidates "
         f"in {len(landed.keys)} batch(es) ({time.perf_counter() - started:.0f}s)"
