@@ -211,7 +211,7 @@ def _stable_id(file_id: str, record: SourceRecord) -> str:
 
 
 def _conversation_turns(
-    record: SourceRecord, turns: Any, role_key: str, text_key: str
+    turns: Any, role_key: str, text_key: str
 ) -> tuple[str | None, list[tuple[str, str]]]:
     if not isinstance(turns, list):
         raise _FieldError(f"conversation must be an array of turns, got {_json_type(turns)}")
@@ -293,7 +293,7 @@ def _sharegpt(record: SourceRecord, file_id: str) -> list[Candidate]:
     obj = record.value
     turns = obj.get("conversations", obj.get("conversation"))
     conversation_id = _optional_str(obj, "id") or _stable_id(file_id, record)
-    system, normalised = _conversation_turns(record, turns, "from", "value")
+    system, normalised = _conversation_turns(turns, "from", "value")
     system = _optional_str(obj, "system") or system
     extra = {
         k: v for k, v in obj.items() if k not in ("conversations", "conversation", "id", "system")
@@ -304,7 +304,7 @@ def _sharegpt(record: SourceRecord, file_id: str) -> list[Candidate]:
 def _openai(record: SourceRecord, file_id: str) -> list[Candidate]:
     obj = record.value
     conversation_id = _optional_str(obj, "id") or _stable_id(file_id, record)
-    system, normalised = _conversation_turns(record, obj.get("messages"), "role", "content")
+    system, normalised = _conversation_turns(obj.get("messages"), "role", "content")
     extra = {k: v for k, v in obj.items() if k not in ("messages", "id")}
     return _pairs_to_candidates(record, conversation_id, system, normalised, extra)
 
