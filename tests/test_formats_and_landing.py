@@ -47,6 +47,7 @@ def test_sharegpt_pairs_keep_thread_context(tmp_path: Path):
     assert spans[1]["thread_id"] == "conv1" and spans[1]["parent_id"] == "conv1:0"
     assert spans[0]["system"] == "Be brief." and spans[1]["this"] == "And times 3?"
     errors = sorted(c.error for c in rows if c.error)
+    assert {c.error_category for c in rows if c.error} == {"filtered"}
     assert errors == [
         "assistant turn with no user turn before it (turn 0)",
         "user turn with no assistant reply (turn 1)",

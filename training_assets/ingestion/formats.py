@@ -45,6 +45,8 @@ class Candidate:
     fields: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     turn_index: int | None = None
+    # "invalid" (the record is broken) or "filtered" (well-formed, but not a training pair)
+    error_category: str = "invalid"
 
 
 @dataclass(frozen=True)
@@ -281,11 +283,18 @@ def _pairs_to_candidates(
         else:
             reason = "assistant turn with no user turn before it"
         candidates.append(
-            Candidate(record, error=f"{reason} (turn {position})", turn_index=pair_index)
+            Candidate(
+                record,
+                error=f"{reason} (turn {position})",
+                turn_index=pair_index,
+                error_category="filtered",
+            )
         )
         position += 1
     if not candidates:
-        candidates.append(Candidate(record, error="conversation has no turns"))
+        candidates.append(
+            Candidate(record, error="conversation has no turns", error_category="filtered")
+        )
     return candidates
 
 

@@ -102,7 +102,7 @@ def split_diamonds(
 
     for position, row in enumerate(raw.iter_rows(named=True)):
         if row["parse_error"] is not None:
-            reject(row, INVALID, row["parse_error"])
+            reject(row, row["parse_error_category"] or INVALID, row["parse_error"])
             continue
         verdict = judge(row, min_quality, default_when)
         if verdict.category == INVALID:
