@@ -17,9 +17,23 @@ def markdown_table(
     return dg.MetadataValue.md("\n".join(lines))
 
 
+def current_rss_mb() -> float | None:
+    """Resident memory of this process (Linux), for progress logs; None elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def rate_line(label: str, done: int, total: int, elapsed: float) -> str:
-    """'embedded 4096/12000 (34.2/s, ETA 3m51s)' for progress logs."""
+    """'embedded 4096/12000 (34.2/s, ETA 3m51s, RSS 812 MB)' for progress logs."""
     rate = done / elapsed if elapsed > 0 else 0.0
     remaining = (total - done) / rate if rate > 0 else 0.0
     minutes, seconds = divmod(int(remaining), 60)
-    return f"{label} {done}/{total} ({rate:.1f}/s, ETA {minutes}m{seconds:02d}s)"
+    rss = current_rss_mb()
+    memory = f", RSS {rss:.0f} MB" if rss is not None else ""
+    return f"{label} {done}/{total} ({rate:.1f}/s, ETA {minutes}m{seconds:02d}s{memory})"

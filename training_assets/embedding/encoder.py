@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
@@ -16,6 +17,21 @@ import numpy as np
 from training_assets.embedding.cache import EmbeddingCache, cache_key
 
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+
+
+def release_free_heap() -> None:
+    """Give freed heap pages back to the OS (glibc only; a no-op elsewhere).
+
+    Tokenizer buffers and activation tensors of varying sizes fragment glibc's heap:
+    measured on a 50k-span batch, RSS grew by ~90 MB per 4096-text chunk without this
+    call and stayed flat with it.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return
+
+
 _CHUNK_TEXTS = 4096
 log = logging.getLogger(__name__)
 
@@ -138,6 +154,8 @@ class Embedder:
             encoded = self.encode_uncached([texts[first_row[key]] for key in chunk])
             self.cache.put_many(zip(chunk, encoded, strict=True))
             matrix[[first_row[key] for key in chunk]] = encoded
+            del encoded
+            release_free_heap()
             if progress:
                 progress(start + len(chunk), len(missing), time.perf_counter() - started)
         for row, key in enumerate(keys):
