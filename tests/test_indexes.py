@@ -98,3 +98,32 @@ def test_bm25_ranks_the_matching_span_first(tmp_path: Path):
     assert hits[0][:2] == ("b1", "s1")
     assert keyword_search(tmp_path, "tag:programming", k=5)[0][1] in {"s1", "s3"}
     assert keyword_search(tmp_path, "the of and", k=5) == []
+
+
+def test_polars_postings_match_the_query_tokenizer():
+    from collections import Counter
+
+    from training_assets.indexing.inverted import tokenize
+
+    texts = [
+        (
+            "Install C++ and C# tools; Python 3.11 works!",
+            "Run `pip install numpy==2.0` — then import numpy.",
+        ),
+        ("Qu'est-ce que l'été ÉNORME?", None),
+        ("e.g. foo.bar-baz_qux and the of to", "URL https://example.com/a-b?c=d."),
+    ]
+    spans = pl.DataFrame(
+        {
+            "id": [f"s{i}" for i in range(len(texts))],
+            "this": [q for q, _ in texts],
+            "if_ok": [a for _, a in texts],
+            "tags": [["code"], [], ["web", "devops"]],
+        }
+    )
+    postings = batch_postings("b", spans)
+    for span_id, question, answer, tags in spans.rows():
+        terms = tokenize(question) + tokenize(answer or "") + [f"tag:{t}" for t in tags]
+        rows = postings.filter(pl.col("span_id") == span_id)
+        assert dict(zip(rows["term"], rows["tf"], strict=True)) == dict(Counter(terms))
+        assert set(rows["doc_len"]) == {len(terms)}
