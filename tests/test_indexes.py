@@ -93,7 +93,7 @@ def test_bm25_ranks_the_matching_span_first(tmp_path: Path):
             "tags": [["programming"], [], ["programming"]],
         }
     )
-    write_postings(tmp_path, "b1", batch_postings("b1", spans))
+    write_postings(tmp_path, "b1", batch_postings(spans))
     hits = keyword_search(tmp_path, "reverse python list", k=2)
     assert hits[0][:2] == ("b1", "s1")
     assert keyword_search(tmp_path, "tag:programming", k=5)[0][1] in {"s1", "s3"}
@@ -121,7 +121,7 @@ def test_polars_postings_match_the_query_tokenizer():
             "tags": [["code"], [], ["web", "devops"]],
         }
     )
-    postings = batch_postings("b", spans)
+    postings = batch_postings(spans)
     for span_id, question, answer, tags in spans.rows():
         terms = tokenize(question) + tokenize(answer or "") + [f"tag:{t}" for t in tags]
         rows = postings.filter(pl.col("span_id") == span_id)

@@ -124,7 +124,7 @@ def inverted_index(
         terms = 0
         for source in plan.add:
             postings = batch_postings(
-                source.batch, pl.read_parquet(source.path, columns=["id", "this", "if_ok", "tags"])
+                pl.read_parquet(source.path, columns=["id", "this", "if_ok", "tags"])
             )
             write_postings(directory, source.batch, postings)
             indexed[source.batch] = source.fingerprint

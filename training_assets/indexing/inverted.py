@@ -92,7 +92,6 @@ POSTINGS_SCHEMA = pl.Schema(
     {
         "term": pl.String,
         "span_id": pl.String,
-        "batch": pl.String,
         "tf": pl.UInt32,
         "doc_len": pl.UInt32,
     }
@@ -113,12 +112,25 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(tags + tokenize(_TAG_TERM.sub(" ", lowered))))
 
 
-def batch_postings(batch: str, spans: pl.DataFrame) -> pl.DataFrame:
-    """(term, span, tf, doc_len) rows for a batch, computed in polars (no Python per token).
+POSTINGS_CHUNK_SPANS = 5000
+
+
+def batch_postings(spans: pl.DataFrame) -> pl.DataFrame:
+    """(term, span_id, tf, doc_len) rows for a batch, computed in polars (no Python per token).
 
     Tokens are the same as `tokenize` gives: polars' regex engine reads `_TOKEN` with the
-    same meaning, since the pattern uses explicit ASCII classes only.
+    same meaning, since the pattern uses explicit ASCII classes only. Spans are taken
+    5000 at a time: the exploded token lists of a whole 50k-span batch peaked at 2 GB.
+    The batch is the postings file's name, not a column.
     """
+    parts = [
+        _postings(spans.slice(start, POSTINGS_CHUNK_SPANS))
+        for start in range(0, spans.height, POSTINGS_CHUNK_SPANS)
+    ]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=POSTINGS_SCHEMA)
+
+
+def _postings(spans: pl.DataFrame) -> pl.DataFrame:
     words = (
         spans.lazy()
         .select(
@@ -148,14 +160,7 @@ def batch_postings(batch: str, spans: pl.DataFrame) -> pl.DataFrame:
         terms.group_by("span_id", "term")
         .agg(pl.len().cast(pl.UInt32).alias("tf"))
         .join(lengths, on="span_id")
-        .select(
-            "term",
-            "span_id",
-            pl.lit(batch).alias("batch"),
-            "tf",
-            "doc_len",
-        )
-        .sort("term", "span_id")
+        .select("term", "span_id", "tf", "doc_len")
         .collect()
         .cast(dict(POSTINGS_SCHEMA))
     )
@@ -178,7 +183,9 @@ def keyword_search(
     terms = query_terms(query)
     if not files or not terms:
         return []
-    postings = pl.scan_parquet(files)
+    postings = pl.scan_parquet(files, include_file_paths="path").with_columns(
+        pl.col("path").str.extract(r"([^/]+)\.parquet$").alias("batch")
+    )
     docs = (
         postings.select("batch", "span_id", "doc_len")
         .unique()
