@@ -37,7 +37,7 @@ ui: setup
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 bench: setup
-	$(PY) benchmarks/data_half.py --spans 1500
+	$(PY) benchmarks/data_half.py --spans 6000
 
 lint: setup
 	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .
