@@ -58,3 +58,16 @@ def test_search_without_an_index_says_what_to_do(tmp_path: Path):
     }
     result = run_cli(["search", "anything", "--mode", "semantic"], tmp_path, env)
     assert result.returncode == 1 and "materialize span_index first" in result.stderr
+
+
+def test_bad_setting_is_named_not_a_traceback(tmp_path: Path):
+    env = {
+        **os.environ,
+        "TRAINING_WORKSPACE": str(tmp_path / "ws"),
+        "DAGSTER_HOME": str(tmp_path / "dh"),
+        "TRAINING_EMBED_BATCH_SIZE": "abc",
+    }
+    result = run_cli(["materialize", "--partition", "x-0123456789ab-000"], tmp_path, env)
+    assert result.returncode == 2
+    assert "TRAINING_EMBED_BATCH_SIZE must be a positive integer, got 'abc'" in result.stderr
+    assert "Traceback" not in result.stderr

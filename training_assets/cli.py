@@ -174,7 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     # backfill_policy is marked beta by Dagster; the warning is noise on every command.
     warnings.filterwarnings("ignore", message=".*backfill_policy.*")
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    from training_assets.settings import SettingsError
+
+    try:
+        return args.run(args)
+    except SettingsError as exc:
+        _err(f"error: {exc}")
+        return 2
 
 
 if __name__ == "__main__":

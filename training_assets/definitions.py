@@ -14,7 +14,7 @@ from training_assets.enrichment.assets import enriched_spans
 from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
 from training_assets.ingestion.assets import raw_spans
 from training_assets.jobs import curation_job
-from training_assets.settings import ensure_workspace
+from training_assets.settings import ensure_workspace, env_positive_int
 from training_assets.validation.assets import validated_spans
 
 if not os.environ.get("DAGSTER_HOME"):
@@ -33,7 +33,7 @@ def build_resources(root: str | None = None) -> dict[str, object]:
         "embedder": EmbedderResource(
             model=os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"),
             device=os.environ.get("TRAINING_EMBED_DEVICE", "cpu"),
-            batch_size=int(os.environ.get("TRAINING_EMBED_BATCH_SIZE", "16")),
+            batch_size=env_positive_int("TRAINING_EMBED_BATCH_SIZE", 16),
             cache_path=os.path.join(root, "embedding_cache", "vectors.sqlite"),
         ),
     }

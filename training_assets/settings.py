@@ -31,3 +31,20 @@ def ensure_workspace() -> Path:
     root.mkdir(parents=True, exist_ok=True)
     os.environ["TRAINING_WORKSPACE"] = str(root)
     return root
+
+
+class SettingsError(ValueError):
+    """An environment setting with a value the project cannot use."""
+
+
+def env_positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+    return value
