@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -56,16 +55,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from training_assets.embedding.encoder import Embedder
     from training_assets.indexing.search import search
 
     workspace = ensure_workspace()
     embedder = None
     if args.mode != "keyword":
-        embedder = Embedder(
-            os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"),
-            workspace / "embedding_cache" / "vectors.sqlite",
-        )
+        from training_assets.definitions import build_resources
+
+        embedder = build_resources(str(workspace))["embedder"].get()
     try:
         hits = search(workspace, embedder, args.query, args.k, args.mode)
     except FileNotFoundError as exc:
