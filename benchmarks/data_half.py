@@ -24,6 +24,7 @@ import platform
 import resource
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,8 +53,40 @@ def write_input(target: Path, spans: int) -> int:
     return taken
 
 
-def step_seconds(instance, run_id: str) -> dict[str, float]:
-    starts, seconds = {}, {}
+class RssSampler:
+    """Samples this process's resident memory every `interval` s, to find each stage's peak."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        from training_assets.memory import current_rss_mb
+
+        self._read = current_rss_mb
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            rss = self._read()
+            if rss is not None:
+                self.samples.append((time.time(), rss))
+            self._stop.wait(interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_between(self, start: float, end: float) -> float:
+        inside = [rss for at, rss in self.samples if start <= at <= end]
+        return max(inside, default=0.0)
+
+
+def step_windows(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """(start, end) wall-clock times of each successful step of a run."""
+    starts, windows = {}, {}
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None or not entry.step_key:
@@ -61,12 +94,17 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
         if event.event_type_value == "STEP_START":
             starts[entry.step_key] = entry.timestamp
         elif event.event_type_value == "STEP_SUCCESS" and entry.step_key in starts:
-            seconds[entry.step_key] = entry.timestamp - starts[entry.step_key]
-    return seconds
+            windows[entry.step_key] = (starts[entry.step_key], entry.timestamp)
+    return windows
 
 
-def run_pipeline(input_file: Path, batch_size: int) -> tuple[float, dict[str, float], list[str]]:
-    """Land the file and run the curation job on each batch, as `training-assets` does."""
+def run_pipeline(
+    input_file: Path, batch_size: int, sampler: RssSampler
+) -> tuple[float, dict[str, float], dict[str, float], list[str]]:
+    """Land the file and run the curation job on each batch, as `training-assets` does.
+
+    Returns total seconds, seconds per stage, peak RSS (MB) per stage, and the batch keys.
+    """
     from dagster import DagsterInstance
 
     from training_assets.cli import materialize_batches
@@ -74,17 +112,19 @@ def run_pipeline(input_file: Path, batch_size: int) -> tuple[float, dict[str, fl
     from training_assets.partitions import batch_partitions
 
     instance = DagsterInstance.get()
-    started = time.perf_counter()
+    started, started_wall = time.perf_counter(), time.time()
     landing = Path(os.environ["TRAINING_WORKSPACE"]) / "landing"
     landed, _ = land_file(input_file, landing, batch_size=batch_size)
     stages: dict[str, float] = {"landing": time.perf_counter() - started}
+    peaks: dict[str, float] = {"landing": sampler.peak_between(started_wall, time.time())}
     instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
     for key, run_id, ok in materialize_batches(landed.keys):
         if not ok:
             raise RuntimeError(f"batch {key} failed (run {run_id})")
-        for step, seconds in step_seconds(instance, run_id).items():
-            stages[step] = stages.get(step, 0.0) + seconds
-    return time.perf_counter() - started, stages, landed.keys
+        for step, (start, end) in step_windows(instance, run_id).items():
+            stages[step] = stages.get(step, 0.0) + end - start
+            peaks[step] = max(peaks.get(step, 0.0), sampler.peak_between(start, end))
+    return time.perf_counter() - started, stages, peaks, landed.keys
 
 
 def diamond_texts(workspace: Path, keys: list[str]) -> list[str]:
@@ -115,7 +155,8 @@ def main() -> int:
     input_file = root / "sharegpt_bench.jsonl"
     pairs = write_input(input_file, args.spans)
 
-    first_seconds, stages, keys = run_pipeline(input_file, args.batch_size)
+    sampler = RssSampler().__enter__()
+    first_seconds, stages, peaks, keys = run_pipeline(input_file, args.batch_size, sampler)
     workspace = Path(os.environ["TRAINING_WORKSPACE"])
     diamonds = sum(
         pl.scan_parquet(workspace / "diamond_spans" / f"{k}.parquet")
@@ -135,6 +176,7 @@ def main() -> int:
         "first_pass_seconds": round(first_seconds, 1),
         "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
         "stage_spans_per_second": {k: round(pairs / v, 1) for k, v in stages.items() if v > 0},
+        "stage_peak_rss_mb": {k: round(v) for k, v in peaks.items()},
     }
     if not args.no_baseline:
         from training_assets.definitions import defs
@@ -150,7 +192,7 @@ def main() -> int:
             show_progress_bar=False,
         )
         bare = time.perf_counter() - started
-        second_seconds, second_stages, _ = run_pipeline(input_file, args.batch_size)
+        second_seconds, _, _, _ = run_pipeline(input_file, args.batch_size, sampler)
         report |= {
             "bare_encode_seconds": round(bare, 1),
             "bare_texts_per_second": round(len(texts) / bare, 1),
@@ -158,6 +200,7 @@ def main() -> int:
             "first_pass_over_bare": round(first_seconds / bare, 3),
             "second_pass_over_bare": round(second_seconds / bare, 3),
         }
+    sampler.__exit__(None, None, None)
     peak_kb = max(
         resource.getrusage(who).ru_maxrss
         for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)

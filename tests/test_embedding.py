@@ -35,6 +35,19 @@ def test_cache_means_no_text_is_embedded_twice(embedder: Embedder):
     assert reopened._model is None, "a fully cached call must not load the model"
 
 
+def test_windows_share_the_cache_and_accept_a_polars_series(tmp_path):
+    import polars as pl
+
+    embedder = Embedder(BUNDLED_MODEL, tmp_path / "vectors.sqlite")
+    embedder.chunk_texts = 2  # a repeat in a later window must be a cache hit
+    texts = pl.Series("t", ["one cat", "two dogs", "three birds", "one cat", "two dogs"])
+    vectors, stats = embedder.encode(texts)
+    assert (stats.texts, stats.unique, stats.encoded, stats.cache_hits) == (5, 3, 3, 2)
+    assert np.array_equal(vectors[0], vectors[3]) and np.array_equal(vectors[1], vectors[4])
+    whole, _ = Embedder(BUNDLED_MODEL, tmp_path / "other.sqlite").encode(texts.to_list())
+    assert np.allclose(vectors, whole, atol=1e-5)
+
+
 def test_combined_vector_is_normalised_sum(embedder: Embedder):
     q, r = np.eye(2, dtype=np.float32)[:1], np.eye(2, dtype=np.float32)[1:]
     assert np.allclose(combine(q, r), [[2**-0.5, 2**-0.5]])

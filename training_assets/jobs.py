@@ -2,16 +2,30 @@
 
 import dagster as dg
 
+from training_assets.memory import release_free_heap
 from training_assets.partitions import batch_partitions
 
 DATA_HALF = dg.AssetSelection.groups(
     "ingestion", "validation", "embedding", "enrichment", "indexing"
 )
 
+
+@dg.success_hook(name="release_memory")
+def release_memory(context: dg.HookContext) -> None:
+    """After each step, hand the heap its outputs left behind back to the OS.
+
+    With the in-process executor (`training-assets materialize`) every step shares one
+    process; without this, each step's freed Python objects stay resident and the
+    steps' peaks add up instead of taking turns.
+    """
+    release_free_heap()
+
+
 curation_job = dg.define_asset_job(
     "curation_job",
     selection=DATA_HALF,
     partitions_def=batch_partitions,
+    hooks={release_memory},
     description="One batch: raw_spans → diamond_spans/span_quarantine → span_embeddings → "
     "enriched_spans, then span_index and inverted_index updated with it.",
 )

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
+from training_assets.memory import current_rss_mb
+
 
 def markdown_table(
     header: Sequence[str], rows: Iterable[Sequence[object]]
@@ -15,18 +17,6 @@ def markdown_table(
         "| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows
     ]
     return dg.MetadataValue.md("\n".join(lines))
-
-
-def current_rss_mb() -> float | None:
-    """Resident memory of this process (Linux), for progress logs; None elsewhere."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def rate_line(label: str, done: int, total: int, elapsed: float) -> str:

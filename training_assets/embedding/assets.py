@@ -24,7 +24,7 @@ def span_embeddings(
     context: dg.AssetExecutionContext, diamond_spans: pl.DataFrame, embedder: EmbedderResource
 ) -> pl.DataFrame:
     model = embedder.get()
-    texts = diamond_spans["this"].to_list() + diamond_spans["if_ok"].to_list()
+    texts = pl.concat([diamond_spans["this"], diamond_spans["if_ok"]])
 
     def progress(done: int, total: int, elapsed: float) -> None:
         context.log.info(rate_line("embedded", done, total, elapsed))

@@ -29,7 +29,7 @@ def enriched_spans(
     span_embeddings: pl.DataFrame,
     embedder: EmbedderResource,
 ) -> pl.DataFrame:
-    if span_embeddings["id"].to_list() != diamond_spans["id"].to_list():
+    if not span_embeddings["id"].equals(diamond_spans["id"]):
         raise ValueError("span_embeddings is out of date for this batch: re-materialize it first")
     names = list(TAXONOMY)
     tag_vectors, _ = embedder.get().encode([TAXONOMY[name] for name in names])

@@ -47,9 +47,18 @@ RAW_SPANS_SCHEMA = pl.Schema(
 )
 
 
+_ROWS_PER_CHUNK = 4096
+
+
 def raw_spans_frame(
     candidates: Iterable[Candidate], batch: str, source_file: str, fmt: str
 ) -> pl.DataFrame:
+    """The typed table, built 4096 rows at a time so that Python objects stay bounded.
+
+    Column lists of Python strings cost several times the Arrow buffers they become;
+    converting each chunk as it fills keeps a 50k-span batch near the size of its table.
+    """
+    chunks: list[pl.DataFrame] = []
     columns: dict[str, list] = {name: [] for name in RAW_SPANS_SCHEMA}
     for candidate in candidates:
         record = candidate.record
@@ -74,4 +83,8 @@ def raw_spans_frame(
         }
         for name, value in row.items():
             columns[name].append(value)
-    return pl.DataFrame(columns, schema=RAW_SPANS_SCHEMA)
+        if len(columns["batch"]) == _ROWS_PER_CHUNK:
+            chunks.append(pl.DataFrame(columns, schema=RAW_SPANS_SCHEMA))
+            columns = {name: [] for name in RAW_SPANS_SCHEMA}
+    chunks.append(pl.DataFrame(columns, schema=RAW_SPANS_SCHEMA))
+    return pl.concat(chunks, rechunk=True)
