@@ -1,12 +1,16 @@
-"""ConfigurableResources: where the workspace lives and which embedding model runs."""
+"""ConfigurableResources: the workspace, the embedding model and the base LLM."""
 
+from resources.base_model import BaseModelResource
 from resources.embedder import EmbedderResource
 from resources.io_manager import AtomicPolarsParquetIOManager
+from resources.json_io_manager import JsonIOManager
 from resources.workspace import WorkspaceResource, default_workspace_root
 
 __all__ = [
     "AtomicPolarsParquetIOManager",
+    "BaseModelResource",
     "EmbedderResource",
+    "JsonIOManager",
     "WorkspaceResource",
     "default_workspace_root",
 ]

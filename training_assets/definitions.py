@@ -7,8 +7,15 @@ import os
 
 import dagster as dg
 
-from resources import AtomicPolarsParquetIOManager, EmbedderResource, WorkspaceResource
+from resources import (
+    AtomicPolarsParquetIOManager,
+    BaseModelResource,
+    EmbedderResource,
+    JsonIOManager,
+    WorkspaceResource,
+)
 from sensors import landing_sensor
+from training_assets.diamonds_plus.assets import diamonds_plus
 from training_assets.embedding.assets import span_embeddings
 from training_assets.enrichment.assets import enriched_spans
 from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
@@ -30,6 +37,11 @@ def build_resources(root: str | None = None) -> dict[str, object]:
     return {
         "workspace": WorkspaceResource(root=root),
         "parquet_io_manager": AtomicPolarsParquetIOManager(base_dir=root),
+        "json_io_manager": JsonIOManager(base_dir=root),
+        "base_model": BaseModelResource(
+            model=os.environ.get("TRAINING_BASE_MODEL", "bundled:smollm2-135m-instruct"),
+            cache_dir=os.path.join(root, "models"),
+        ),
         "embedder": EmbedderResource(
             model=os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"),
             device=os.environ.get("TRAINING_EMBED_DEVICE", "cpu"),
@@ -48,6 +60,7 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
             enriched_spans,
             span_index,
             inverted_index,
+            diamonds_plus,
         ],
         asset_checks=[span_index_recall],
         jobs=[curation_job],

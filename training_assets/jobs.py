@@ -6,7 +6,7 @@ from training_assets.memory import release_free_heap
 from training_assets.partitions import batch_partitions
 
 DATA_HALF = dg.AssetSelection.groups(
-    "ingestion", "validation", "embedding", "enrichment", "indexing"
+    "ingestion", "validation", "embedding", "enrichment", "indexing", "diamonds_plus"
 )
 
 
@@ -27,5 +27,6 @@ curation_job = dg.define_asset_job(
     partitions_def=batch_partitions,
     hooks={release_memory},
     description="One batch: raw_spans → diamond_spans/span_quarantine → span_embeddings → "
-    "enriched_spans, then span_index and inverted_index updated with it.",
+    "enriched_spans, span_index and inverted_index updated with it, then diamonds_plus "
+    "(+ rejected, + report).",
 )

@@ -5,6 +5,7 @@ import numpy as np
 import polars as pl
 
 from resources.embedder import EmbedderResource
+from training_assets.diamonds_plus.dedup import content_hash
 from training_assets.enrichment.complexity import complexity_score
 from training_assets.enrichment.tags import TAXONOMY, structural_tags, tag_matrix
 from training_assets.metadata import markdown_table
@@ -19,8 +20,9 @@ class EnrichmentConfig(dg.Config):
 @batch_table_asset(
     group_name="enrichment",
     kinds={"polars", "parquet"},
-    description="Diamond spans plus `tags` (semantic, from the taxonomy, and structural) and "
-    "`complexity` 0–100 (formula in training_assets/enrichment/complexity.py).",
+    description="Diamond spans plus `tags` (semantic, from the taxonomy, and structural), "
+    "`complexity` 0–100 (formula in training_assets/enrichment/complexity.py) and "
+    "`content_hash` (normalised question+answer, for exact-duplicate removal).",
 )
 def enriched_spans(
     context: dg.AssetExecutionContext,
@@ -37,15 +39,17 @@ def enriched_spans(
     semantic = tag_matrix(
         vectors, tag_vectors, names, config.tag_threshold, config.max_semantic_tags
     )
-    tags, complexity = [], []
+    tags, complexity, hashes = [], [], []
     for row, span_tags in zip(
         diamond_spans.select("this", "if_ok", "turn_index").iter_rows(), semantic, strict=True
     ):
         tags.append(span_tags + structural_tags(*row))
         complexity.append(complexity_score(*row))
+        hashes.append(content_hash(row[0], row[1]))
     frame = diamond_spans.with_columns(
         pl.Series("tags", tags, dtype=pl.List(pl.String)),
         pl.Series("complexity", complexity, dtype=pl.Float64),
+        pl.Series("content_hash", hashes, dtype=pl.String),
     )
     counts = frame.select(pl.col("tags").explode().drop_nulls().value_counts(sort=True)).unnest(
         "tags"

@@ -1,0 +1,1 @@
+"""Diamonds+: curation enzymes, duplicate removal, re-scoring and the quality gate."""

@@ -1,0 +1,169 @@
+"""diamonds_plus, diamonds_plus_rejected and diamonds_plus_report of a batch."""
+
+import json
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from resources.base_model import BaseModelResource
+from resources.workspace import WorkspaceResource
+from training_assets.diamonds_plus.curate import CurationInputs, curate
+from training_assets.diamonds_plus.enzymes.context_preserver import ContextPreserver
+from training_assets.diamonds_plus.enzymes.security import SecurityEnzyme
+from training_assets.diamonds_plus.enzymes.semantic_enricher import SemanticEnricher
+from training_assets.diamonds_plus.enzymes.syntax_optimizer import SyntaxOptimizer
+from training_assets.diamonds_plus.neighbors import known_spans, nearest
+from training_assets.diamonds_plus.threads import thread_histories
+from training_assets.indexing.assets import inverted_index, span_index
+from training_assets.indexing.hnsw import load_span_index
+from training_assets.locks import exclusive_lock
+from training_assets.metadata import markdown_table
+from training_assets.partitions import batch_partitions, per_batch_backfill
+
+ENZYME_NAMES = ("semantic-enricher", "syntax-optimizer", "context-preserver", "security-enzyme")
+
+
+class DiamondsPlusConfig(dg.Config):
+    enzymes: list[str] = list(ENZYME_NAMES)  # run order; leave a name out to switch it off
+    near_duplicate_threshold: float = 0.95
+    neighbors: int = 10
+    related_similarity: float = 0.80
+    context_token_budget: int = 1024
+    redact_emails: bool = False
+    redact_phone_numbers: bool = False
+    gate: float = 85.0
+
+
+def build_enzymes(config: DiamondsPlusConfig, base_model: BaseModelResource) -> list:
+    unknown = set(config.enzymes) - set(ENZYME_NAMES)
+    if unknown:
+        raise dg.Failure(f"unknown enzyme(s) {sorted(unknown)}; known: {list(ENZYME_NAMES)}")
+    makers = {
+        "semantic-enricher": lambda: SemanticEnricher(related_similarity=config.related_similarity),
+        "syntax-optimizer": SyntaxOptimizer,
+        "context-preserver": lambda: ContextPreserver(
+            base_model.token_counter(), config.context_token_budget
+        ),
+        "security-enzyme": lambda: SecurityEnzyme(
+            config.redact_emails, config.redact_phone_numbers
+        ),
+    }
+    return [makers[name]() for name in config.enzymes]
+
+
+@dg.multi_asset(
+    outs={
+        "diamonds_plus": dg.AssetOut(
+            io_manager_key="parquet_io_manager",
+            kinds={"polars", "parquet"},
+            description="Training-grade spans of the batch: deduplicated, through the enzymes, "
+            "re-scored (training_assets/diamonds_plus/scoring.py) and at or above the gate.",
+        ),
+        "diamonds_plus_rejected": dg.AssetOut(
+            io_manager_key="parquet_io_manager",
+            kinds={"polars", "parquet"},
+            description="Spans the gate or dedup turned away, with `reason` and `duplicate_of`.",
+        ),
+        "diamonds_plus_report": dg.AssetOut(
+            io_manager_key="json_io_manager",
+            kinds={"json"},
+            description="Counts of the batch's curation: kept, rejected by reason, enzymes, "
+            "duplicates, redactions by kind ($TRAINING_WORKSPACE/diamonds_plus_report/<batch>.json).",
+        ),
+    },
+    ins={
+        "enriched_spans": dg.AssetIn(),
+        "span_embeddings": dg.AssetIn(metadata={"columns": ["id", "combined_vec"]}),
+        "raw_spans": dg.AssetIn(
+            metadata={"columns": ["id", "thread_id", "parent_id", "this", "if_ok", "parse_error"]}
+        ),
+    },
+    deps=[span_index, inverted_index],
+    partitions_def=batch_partitions,
+    backfill_policy=per_batch_backfill,
+    group_name="diamonds_plus",
+)
+def diamonds_plus(
+    context: dg.AssetExecutionContext,
+    config: DiamondsPlusConfig,
+    enriched_spans: pl.DataFrame,
+    span_embeddings: pl.DataFrame,
+    raw_spans: pl.DataFrame,
+    workspace: WorkspaceResource,
+    base_model: BaseModelResource,
+):
+    batch = context.partition_key
+    if not span_embeddings["id"].equals(enriched_spans["id"]):
+        raise dg.Failure(
+            f"span_embeddings and enriched_spans of {batch} disagree: re-materialize them"
+        )
+    enzymes = build_enzymes(config, base_model)
+    directory = workspace.span_index_dir
+    with exclusive_lock(directory / ".lock"):
+        manifest = json.loads((directory / "manifest.json").read_text())
+        index = load_span_index(directory, manifest["dimension"])
+    if batch not in index.batches:
+        raise dg.Failure(f"span_index has not indexed {batch} yet: materialize span_index first")
+    ids = enriched_spans["id"].to_list()
+    vectors = span_embeddings["combined_vec"].to_numpy().astype(np.float32, copy=False)
+    neighbors = nearest(index, ids, vectors, config.neighbors)
+    del index, vectors
+    wanted = {other for found in neighbors for other, _ in found}
+    known = known_spans(
+        workspace.path / "enriched_spans", wanted, set(enriched_spans["content_hash"].to_list())
+    )
+    readable = raw_spans.filter(pl.col("parse_error").is_null())
+    histories, missing = thread_histories(
+        readable, enriched_spans.select("id", "thread_id", "parent_id").to_dicts()
+    )
+    result = curate(
+        CurationInputs(enriched_spans, neighbors, known, histories, missing),
+        enzymes,
+        config.near_duplicate_threshold,
+        config.gate,
+    )
+    report = result.report
+    yield dg.Output(
+        result.kept,
+        output_name="diamonds_plus",
+        metadata={
+            "spans": result.kept.height,
+            "mean_quality": round(float(result.kept["quality"].mean() or 0.0), 2),
+        },
+    )
+    yield dg.Output(
+        result.rejected,
+        output_name="diamonds_plus_rejected",
+        metadata={"spans": result.rejected.height, "by_reason": report["rejected_by_reason"]},
+    )
+    yield dg.Output(
+        report,
+        output_name="diamonds_plus_report",
+        metadata={
+            "total_processed": report["total_processed"],
+            "diamonds_plus": report["diamonds_plus"],
+            "rejected": report["rejected"],
+            "duplicates_removed": report["duplicates_removed"],
+            "average_quality_improvement": report["average_quality_improvement"],
+            "rejected_by_reason": report["rejected_by_reason"],
+            "redactions_by_kind": report["redactions_by_kind"],
+            "enzymes": markdown_table(
+                ("enzyme", "seen", "changed", "effective calls", "mean quality impact", "spans/s"),
+                [
+                    (
+                        e["name"],
+                        e["seen"],
+                        e["changed"],
+                        e["effective_calls"],
+                        e["mean_quality_impact"],
+                        e["spans_per_second"],
+                    )
+                    for e in report["enzymes"]
+                ],
+            ),
+            "path": dg.MetadataValue.path(
+                str(workspace.path / "diamonds_plus_report" / f"{batch}.json")
+            ),
+        },
+    )

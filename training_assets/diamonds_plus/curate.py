@@ -1,0 +1,158 @@
+"""Curate one batch: dedup, the enzyme chain, re-scoring and the gate — no Dagster here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from training_assets.diamonds_plus.dedup import Verdict, exact_duplicates, near_duplicates
+from training_assets.diamonds_plus.enzymes.base import Enzyme, EnzymeStats, run_chain
+from training_assets.diamonds_plus.report import build_report
+from training_assets.diamonds_plus.scoring import final_quality
+
+CONTEXT_TURN = pl.Struct({"this": pl.String, "if_ok": pl.String})
+ADDED_COLUMNS = {
+    "related_ids": pl.List(pl.String),
+    "context": pl.List(CONTEXT_TURN),
+    "code_blocks": pl.Int32,
+    "broken_code_blocks": pl.Int32,
+    "enzyme_log": pl.List(pl.String),
+    "quality_before": pl.Float64,
+    "quality": pl.Float64,
+}
+REJECTED_COLUMNS = {"reason": pl.String, "duplicate_of": pl.String}
+_HELPERS = ("neighbors", "thread_history", "parent_missing")
+
+
+@dataclass
+class CurationInputs:
+    """What the asset gathered for a batch; row i of every list belongs to spans row i."""
+
+    spans: pl.DataFrame  # enriched_spans of the batch
+    neighbors: list[list[tuple[str, float]]]  # nearest indexed spans (id, cosine)
+    known: pl.DataFrame  # id, batch, environment, tags, quality_score, content_hash of others
+    histories: list[list[dict]]
+    parent_missing: list[bool]
+
+
+@dataclass
+class CurationResult:
+    kept: pl.DataFrame
+    rejected: pl.DataFrame
+    report: dict
+    stats: dict[str, EnzymeStats] = field(default_factory=dict)
+
+
+def _schema(spans: pl.DataFrame, extra: dict) -> pl.Schema:
+    return pl.Schema({**spans.schema, **ADDED_COLUMNS, **extra})
+
+
+def curate(
+    inputs: CurationInputs,
+    enzymes: Sequence[Enzyme],
+    near_threshold: float,
+    gate: float,
+) -> CurationResult:
+    started = time.perf_counter()
+    spans = inputs.spans
+    batch = spans["batch"][0] if spans.height else ""
+    ids = spans["id"].to_list()
+    quality = spans["quality_score"].to_list()
+    others = inputs.known.filter(pl.col("batch") != batch)
+    dropped: dict[str, Verdict] = exact_duplicates(
+        list(zip(ids, quality, spans["content_hash"].to_list(), strict=True)),
+        list(others.select("id", "quality_score", "content_hash").iter_rows()),
+    )
+    quality_of = dict(zip(others["id"].to_list(), others["quality_score"].to_list(), strict=True))
+    quality_of.update(zip(ids, quality, strict=True))
+    remaining = [i for i, span_id in enumerate(ids) if span_id not in dropped]
+    dropped |= near_duplicates(
+        [(ids[i], quality[i]) for i in remaining],
+        [inputs.neighbors[i] for i in remaining],
+        {k: v for k, v in quality_of.items() if k not in dropped},
+        near_threshold,
+    )
+
+    facts = {
+        row["id"]: row
+        for row in inputs.known.select("id", "environment", "tags").iter_rows(named=True)
+    }
+    kept_rows, rejected_rows, reasons, before_after = [], [], [], []
+    stats: dict[str, EnzymeStats] = {}
+
+    def prepared():
+        for i, span in enumerate(spans.iter_rows(named=True)):
+            if span["id"] in dropped:
+                continue
+            span["neighbors"] = [
+                {"id": other, "similarity": cosine, **_facts(facts, other)}
+                for other, cosine in inputs.neighbors[i]
+                if other not in dropped
+            ]
+            span["thread_history"] = inputs.histories[i]
+            span["parent_missing"] = inputs.parent_missing[i]
+            span |= {"related_ids": [], "context": [], "code_blocks": 0, "broken_code_blocks": 0}
+            yield span
+
+    for outcome in run_chain(prepared(), enzymes, stats):
+        span = outcome.span
+        for helper in _HELPERS:
+            span.pop(helper, None)
+        span["enzyme_log"] = outcome.log
+        span["quality_before"] = span["quality_score"]
+        span["quality"] = final_quality(span["quality_score"], outcome.quality_delta, span["if_ok"])
+        before_after.append((span["quality_before"], span["quality"]))
+        if span["quality"] >= gate:
+            kept_rows.append(span)
+        else:
+            reason = f"below_gate ({span['quality']:.1f} < {gate:g})"
+            rejected_rows.append(span | {"reason": reason, "duplicate_of": None})
+            reasons.append(reason)
+
+    for span in spans.filter(pl.col("id").is_in(list(dropped))).iter_rows(named=True):
+        verdict = dropped[span["id"]]
+        rejected_rows.append(
+            span
+            | {"related_ids": [], "context": [], "code_blocks": 0, "broken_code_blocks": 0}
+            | {"enzyme_log": [], "quality_before": span["quality_score"]}
+            | {"quality": span["quality_score"], "reason": verdict.reason}
+            | {"duplicate_of": verdict.kept_id}
+        )
+        reasons.append(verdict.reason)
+
+    kept = (
+        pl.DataFrame(kept_rows, schema=_schema(spans, {}))
+        if kept_rows
+        else (pl.DataFrame(schema=_schema(spans, {})))
+    )
+    rejected = (
+        pl.DataFrame(rejected_rows, schema=_schema(spans, REJECTED_COLUMNS))
+        if rejected_rows
+        else pl.DataFrame(schema=_schema(spans, REJECTED_COLUMNS))
+    )
+    kinds = [
+        kind
+        for frame in (kept, rejected)
+        for kinds in frame["redactions"].to_list()
+        for kind in kinds or []
+    ]
+    report = build_report(
+        batch,
+        spans.height,
+        before_after,
+        reasons,
+        len(dropped),
+        stats,
+        kinds,
+        gate,
+        time.perf_counter() - started,
+    )
+    return CurationResult(kept, rejected, report, stats)
+
+
+def _facts(facts: dict, span_id: str) -> dict:
+    row = facts.get(span_id)
+    return {"environment": row["environment"], "tags": row["tags"]} if row else {}
