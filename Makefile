@@ -38,6 +38,7 @@ ui: setup
 
 bench: setup
 	$(PY) benchmarks/data_half.py --spans 6000
+	$(PY) benchmarks/secrets_labelled.py --per-kind 200
 
 lint: setup
 	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .

@@ -127,6 +127,45 @@ def run_pipeline(
     return time.perf_counter() - started, stages, peaks, landed.keys
 
 
+def curation_summary(workspace: Path, keys: list[str]) -> dict:
+    """The diamonds+ reports of the batches, summed: enzymes' speed and reach, redactions."""
+    reports = [
+        json.loads((workspace / "diamonds_plus_report" / f"{k}.json").read_text())
+        for k in keys
+        if (workspace / "diamonds_plus_report" / f"{k}.json").exists()
+    ]
+    if not reports:
+        return {}
+    enzymes: dict[str, dict] = {}
+    for report in reports:
+        for enzyme in report["enzymes"]:
+            total = enzymes.setdefault(enzyme["name"], {"seen": 0, "changed": 0, "seconds": 0.0})
+            total["seen"] += enzyme["seen"]
+            total["changed"] += enzyme["changed"]
+            if enzyme["spans_per_second"]:
+                total["seconds"] += enzyme["seen"] / enzyme["spans_per_second"]
+    redactions: dict[str, int] = {}
+    rejected: dict[str, int] = {}
+    for report in reports:
+        for kind, n in report["redactions_by_kind"].items():
+            redactions[kind] = redactions.get(kind, 0) + n
+        for reason, n in report["rejected_by_reason"].items():
+            rejected[reason] = rejected.get(reason, 0) + n
+    return {
+        "processed": sum(r["total_processed"] for r in reports),
+        "diamonds_plus": sum(r["diamonds_plus"] for r in reports),
+        "rejected_by_reason": rejected,
+        "enzymes": {
+            name: {
+                "spans_per_second": round(t["seen"] / t["seconds"], 1) if t["seconds"] else None,
+                "share_changed": round(t["changed"] / t["seen"], 4) if t["seen"] else 0.0,
+            }
+            for name, t in enzymes.items()
+        },
+        "redactions_by_kind": redactions,
+    }
+
+
 def diamond_texts(workspace: Path, keys: list[str]) -> list[str]:
     frame = pl.concat(
         [
@@ -177,6 +216,7 @@ def main() -> int:
         "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
         "stage_spans_per_second": {k: round(pairs / v, 1) for k, v in stages.items() if v > 0},
         "stage_peak_rss_mb": {k: round(v) for k, v in peaks.items()},
+        "curation": curation_summary(workspace, keys),
     }
     if not args.no_baseline:
         from training_assets.definitions import defs

@@ -125,7 +125,9 @@ def test_semantic_enricher_votes_and_never_invents():
     assert result.span["environment"] == "python"
     assert result.span["related_ids"] == ["a", "b", "c"]
     assert result.span["tags"] == ["programming"] and result.quality_delta == 1
-    split = [dict(n, environment=env) for n, env in zip(neighbors, ["x", "y", "z", "x"], strict=True)]
+    split = [
+        dict(n, environment=env) for n, env in zip(neighbors, ["x", "y", "z", "x"], strict=True)
+    ]
     kept = SemanticEnricher()({"this": "q", "environment": None, "tags": [], "neighbors": split})
     assert kept.span["environment"] is None, "no majority, no value"
     known = SemanticEnricher()(

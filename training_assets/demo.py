@@ -64,6 +64,14 @@ def run_demo(conversations: int) -> int:
         print(
             f"  batch {key}: {diamonds} diamonds, {quarantined.height} quarantined {dict(reasons)}"
         )
+        report_file = workspace / "diamonds_plus_report" / f"{key}.json"
+        if report_file.exists():
+            report = json.loads(report_file.read_text())
+            print(
+                f"    diamonds+: {report['diamonds_plus']} kept, rejected {report['rejected_by_reason']}, "
+                f"mean quality change {report['average_quality_improvement']:+.2f}, "
+                f"redactions {report['redactions_by_kind']}"
+            )
     index = json.loads((workspace / "span_index" / "manifest.json").read_text())
     print(
         f"  span_index: {index['live']} spans from {len(index['batches'])} batch(es), generation {index['generation']}"
@@ -78,6 +86,9 @@ def run_demo(conversations: int) -> int:
         "enriched_spans",
         "span_index",
         "inverted_index",
+        "diamonds_plus",
+        "diamonds_plus_rejected",
+        "diamonds_plus_report",
         "embedding_cache",
     ):
         print(f"    {name + '/':18s} {_size(workspace / name)}")

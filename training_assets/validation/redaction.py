@@ -81,7 +81,7 @@ EXTRA_DETECTORS = (
     Detector(
         "password_assignment",
         re.compile(
-            r"(?m)^[ \t]*(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY)[A-Z0-9_]*[ \t]*=[ \t]*([^\s\"'#]{8,})[ \t]*$"
+            r"(?m)^[ \t]*(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY)[A-Z0-9_]*[ \t]*=[ \t]*([^\s\"']{8,})[ \t]*$"
         ),
         False,
     ),
