@@ -91,7 +91,7 @@ def run_demo(conversations: int) -> int:
         "diamonds_plus_report",
         "embedding_cache",
     ):
-        print(f"    {name + '/':18s} {_size(workspace / name)}")
+        print(f"    {name + '/':25s} {_size(workspace / name)}")
     print('  try: .venv/bin/training-assets search "how do I reverse a list in python" -k 5')
     print("  or open the UI: make ui  (http://127.0.0.1:3000)")
     if failed:
