@@ -94,7 +94,7 @@ def curate(
             ]
             span["thread_history"] = inputs.histories[i]
             span["parent_missing"] = inputs.parent_missing[i]
-            span |= {"related_ids": [], "context": [], "code_blocks": 0, "broken_code_blocks": 0}
+            span |= _enzyme_defaults()
             yield span
 
     for outcome in run_chain(prepared(), enzymes, stats):
@@ -116,7 +116,7 @@ def curate(
         verdict = dropped[span["id"]]
         rejected_rows.append(
             span
-            | {"related_ids": [], "context": [], "code_blocks": 0, "broken_code_blocks": 0}
+            | _enzyme_defaults()
             | {"enzyme_log": [], "quality_before": span["quality_score"]}
             | {"quality": span["quality_score"], "reason": verdict.reason}
             | {"duplicate_of": verdict.kept_id}
@@ -151,6 +151,11 @@ def curate(
         time.perf_counter() - started,
     )
     return CurationResult(kept, rejected, report, stats)
+
+
+def _enzyme_defaults() -> dict:
+    """Values of the enzyme-written columns for a span no enzyme has touched."""
+    return {"related_ids": [], "context": [], "code_blocks": 0, "broken_code_blocks": 0}
 
 
 def _facts(facts: dict, span_id: str) -> dict:

@@ -188,9 +188,7 @@ class SyntaxOptimizer:
                 unclosed = True
                 notes.append("unclosed code fence (flagged)")
             part.body = body
-            part.language = (
-                part.language if part.language and language is None else (language or "")
-            )
+            part.language = language or ""
         return (join_blocks(parts) if blocks else text), blocks, broken, unclosed
 
     def __call__(self, span: dict) -> EnzymeResult:
@@ -213,6 +211,4 @@ class SyntaxOptimizer:
         delta = -min(15.0, penalty) if penalty else 2.0
         changed = out["this"] != span.get("this") or out["if_ok"] != span.get("if_ok")
         changes = notes if changed or broken or flagged_fences else []
-        if not changed:
-            out["this"], out["if_ok"] = span.get("this"), span.get("if_ok")
         return EnzymeResult(out, changes, delta, effective=True)
