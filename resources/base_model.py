@@ -11,6 +11,7 @@ from pydantic import PrivateAttr
 from training_assets.base_model.locate import (
     BUNDLED_BASE_MODEL,
     ModelLocation,
+    load_causal_lm,
     load_tokenizer,
     locate_base_model,
 )
@@ -36,3 +37,7 @@ class BaseModelResource(dg.ConfigurableResource):
     def token_counter(self) -> Callable[[str], int]:
         tokenizer = self.tokenizer()
         return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def causal_lm(self):
+        """A fresh fp32 copy of the model (training wraps it, so it is never shared)."""
+        return load_causal_lm(self.location(), Path(self.cache_dir))

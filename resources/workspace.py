@@ -43,3 +43,7 @@ class WorkspaceResource(dg.ConfigurableResource):
     @property
     def inverted_index_dir(self) -> Path:
         return self.path / "inverted_index"
+
+    def table_path(self, asset: str, partition: str) -> Path:
+        """Where the Parquet IO manager keeps a table asset's partition."""
+        return self.path / asset / f"{partition}.parquet"

@@ -54,3 +54,42 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TRAINING_WORKSPACE", str(root))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer Llama with the real SmolLM2 tokenizer and chat
+    template: the training code path in full, at a size that trains in seconds."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from training_assets.base_model.locate import (
+        BUNDLED_BASE_MODEL,
+        load_tokenizer,
+        locate_base_model,
+    )
+
+    cache = Path(
+        os.environ.get(
+            "TRAINING_TEST_MODEL_CACHE", Path.home() / ".cache" / "training-assets-tests"
+        )
+    )
+    tokenizer = load_tokenizer(locate_base_model(BUNDLED_BASE_MODEL), cache)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder

@@ -109,6 +109,39 @@ def materialize_batches(keys: list[str]) -> list[tuple[str, str, bool]]:
     return outcomes
 
 
+def run_training(ops_config: dict[str, dict]) -> tuple[str, bool]:
+    """Run the training job in this process with per-asset config; (run_id, success)."""
+    import dagster as dg
+
+    instance = _instance()  # sets DAGSTER_HOME before the definitions are imported
+    from training_assets.definitions import training_job_for_execution
+
+    run_config = {
+        "execution": {"config": {"in_process": {}}},
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+        "ops": {name: {"config": config} for name, config in ops_config.items() if config},
+    }
+    _err("training: dataset → LoRA run → evaluations → best checkpoint ...")
+    with dg.execute_job(
+        dg.reconstructable(training_job_for_execution), instance, run_config=run_config
+    ) as result:
+        return result.run_id, result.success
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    training = {
+        "max_steps": args.max_steps,
+        "packing": args.packing or None,
+        "precision": args.precision,
+    }
+    ops = {
+        "training_dataset": {"max_seq_len": args.max_seq_len} if args.max_seq_len else {},
+        "lora_checkpoints": {k: v for k, v in training.items() if v},
+    }
+    _, success = run_training(ops)
+    return 0 if success else 1
+
+
 def cmd_materialize(args: argparse.Namespace) -> int:
     outcomes = materialize_batches(args.partition)
     return 0 if all(ok for _, _, ok in outcomes) else 1
@@ -158,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     materialize.add_argument("--partition", action="append", required=True, metavar="KEY")
     materialize.set_defaults(run=cmd_materialize)
+
+    train = commands.add_parser(
+        "train", help="build the dataset from diamonds+, train a LoRA run, evaluate, pick the best"
+    )
+    train.add_argument("--max-steps", type=int, default=0, help="0: one epoch")
+    train.add_argument("--max-seq-len", type=int, default=0, help="0: the asset default (1024)")
+    train.add_argument("--packing", action="store_true")
+    train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    train.set_defaults(run=cmd_train)
 
     demo = commands.add_parser("demo", help="ingest a slice of ShareGPT and run the whole graph")
     demo.add_argument("--conversations", type=int, default=300)

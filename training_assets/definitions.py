@@ -18,10 +18,12 @@ from sensors import landing_sensor
 from training_assets.diamonds_plus.assets import diamonds_plus
 from training_assets.embedding.assets import span_embeddings
 from training_assets.enrichment.assets import enriched_spans
+from training_assets.evaluation.assets import best_checkpoint, checkpoint_evals
 from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
 from training_assets.ingestion.assets import raw_spans
-from training_assets.jobs import curation_job
+from training_assets.jobs import curation_job, training_job
 from training_assets.settings import ensure_workspace, env_positive_int
+from training_assets.training.assets import lora_checkpoints, training_dataset
 from training_assets.validation.assets import validated_spans
 
 if not os.environ.get("DAGSTER_HOME"):
@@ -61,9 +63,13 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
             span_index,
             inverted_index,
             diamonds_plus,
+            training_dataset,
+            lora_checkpoints,
+            checkpoint_evals,
+            best_checkpoint,
         ],
         asset_checks=[span_index_recall],
-        jobs=[curation_job],
+        jobs=[curation_job, training_job],
         sensors=[landing_sensor],
         resources=build_resources(root),
     )
@@ -75,3 +81,7 @@ defs = build_definitions()
 def curation_job_for_execution() -> dg.JobDefinition:
     """The curation job, reconstructable (`dg.reconstructable`) for `dg.execute_job`."""
     return defs.resolve_job_def("curation_job")
+
+
+def training_job_for_execution() -> dg.JobDefinition:
+    return defs.resolve_job_def("training_job")

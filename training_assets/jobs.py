@@ -1,4 +1,5 @@
-"""Jobs: the curation job runs one batch through the data half, up to the indexes."""
+"""Jobs: curation (one batch through the data half and diamonds+) and training (every
+batch's diamonds+ → dataset → LoRA run → evaluations → best checkpoint)."""
 
 import dagster as dg
 
@@ -29,4 +30,14 @@ curation_job = dg.define_asset_job(
     description="One batch: raw_spans → diamond_spans/span_quarantine → span_embeddings → "
     "enriched_spans, span_index and inverted_index updated with it, then diamonds_plus "
     "(+ rejected, + report).",
+)
+
+TRAINING = dg.AssetSelection.groups("training", "evaluation")
+
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=TRAINING,
+    hooks={release_memory},
+    description="training_dataset from every diamonds+ batch → lora_checkpoints (one run; "
+    "resumes an unfinished one) → checkpoint_evals → best_checkpoint.",
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,23 +58,57 @@ def locate_base_model(model: str) -> ModelLocation:
     return ModelLocation(model)
 
 
-def load_tokenizer(location: ModelLocation, cache_dir: Path):
-    """The model's tokenizer; a GGUF one is converted once and kept under `cache_dir`."""
+def _load_converted(location: ModelLocation, cache_dir: Path, kind: str, loader, marker: str, save):
+    """Load with `loader`; a GGUF source is converted once, saved under `cache_dir` with
+    `save(obj, folder)`, and every load after that reads the saved files."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if location.gguf_file is None:
+        return loader.from_pretrained(location.path)
+    saved = cache_dir / location.fingerprint / kind
+    if not (saved / marker).exists():
+        converted = loader.from_pretrained(location.path, gguf_file=location.gguf_file)
+        staging = saved.with_name(f".{kind}.{os.getpid()}.tmp")
+        save(converted, staging)
+        del converted
+        try:
+            staging.rename(saved)
+        except OSError:  # another process saved it first
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+    return loader.from_pretrained(str(saved))
+
+
+def load_tokenizer(location: ModelLocation, cache_dir: Path):
+    """The model's tokenizer; reading one out of a GGUF file takes seconds, so it is kept."""
     from transformers import AutoTokenizer
 
-    if location.gguf_file is None:
-        return AutoTokenizer.from_pretrained(location.path)
-    saved = cache_dir / location.fingerprint / "tokenizer"
-    if (saved / "tokenizer_config.json").exists():
-        return AutoTokenizer.from_pretrained(str(saved))
-    tokenizer = AutoTokenizer.from_pretrained(location.path, gguf_file=location.gguf_file)
-    staging = saved.with_name(f".tokenizer.{os.getpid()}.tmp")
-    tokenizer.save_pretrained(str(staging))
-    try:
-        staging.rename(saved)
-    except OSError:  # another process saved it first
-        import shutil
+    return _load_converted(
+        location,
+        cache_dir,
+        "tokenizer",
+        AutoTokenizer,
+        "tokenizer_config.json",
+        lambda tokenizer, folder: tokenizer.save_pretrained(str(folder)),
+    )
 
-        shutil.rmtree(staging, ignore_errors=True)
-    return tokenizer
+
+def _save_dequantized(model, folder: Path) -> None:
+    """transformers refuses `save_pretrained` on a GGUF-loaded model, although its weights
+    are plain fp32 after loading; save them and a config without the GGUF marker."""
+    from safetensors.torch import save_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+
+
+def load_causal_lm(location: ModelLocation, cache_dir: Path):
+    """The model in fp32; a GGUF file is dequantized once (about 15 s) and kept as safetensors."""
+    from transformers import AutoModelForCausalLM
+
+    return _load_converted(
+        location, cache_dir, "model", AutoModelForCausalLM, "config.json", _save_dequantized
+    )

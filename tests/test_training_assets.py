@@ -1,0 +1,96 @@
+"""The training half as Dagster assets on a real instance: diamonds+ tables of two
+batches → training_dataset → lora_checkpoints → checkpoint_evals → best_checkpoint,
+with the tiny model standing in for the base model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from training_helpers import qa_spans
+
+from resources import BaseModelResource
+from training_assets.definitions import build_definitions
+from training_assets.partitions import batch_partitions
+
+
+def _write_diamonds_plus(workspace: Path, batch: str, spans: list[dict]) -> None:
+    folder = workspace / "diamonds_plus"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{**s, "batch": batch} for s in spans]
+    schema = {
+        "id": pl.String,
+        "batch": pl.String,
+        "system": pl.String,
+        "this": pl.String,
+        "if_ok": pl.String,
+        "context": pl.List(pl.Struct({"this": pl.String, "if_ok": pl.String})),
+    }
+    pl.DataFrame(rows, schema=schema).write_parquet(folder / f"{batch}.parquet")
+
+
+def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
+    instance = dg.DagsterInstance.get()
+    spans = qa_spans(140)
+    _write_diamonds_plus(workspace, "batch-a", spans[:70])
+    _write_diamonds_plus(workspace, "batch-b", spans[70:])
+    instance.add_dynamic_partitions(batch_partitions.name, ["batch-a", "batch-b", "batch-empty"])
+    defs = build_definitions(str(workspace))
+    job = defs.resolve_job_def("training_job")
+    run_config = {
+        "ops": {
+            "training_dataset": {
+                "config": {"max_seq_len": 96, "validation_fraction": 0.15, "golden_fraction": 0.08}
+            },
+            "lora_checkpoints": {
+                "config": {
+                    "max_steps": 4,
+                    "checkpoint_every": 2,
+                    "batch_size": 4,
+                    "learning_rate": 0.02,
+                    "preview_prompts": 1,
+                    "preview_tokens": 4,
+                }
+            },
+            "checkpoint_evals": {"config": {"max_golden_examples": 4, "max_new_tokens": 8}},
+        }
+    }
+    tiny = BaseModelResource(model=str(tiny_model_dir), cache_dir=str(workspace / "models"))
+    result = job.execute_in_process(
+        run_config=run_config, instance=instance, resources={"base_model": tiny}
+    )
+    assert result.success
+
+    dataset = pl.read_parquet(workspace / "training_dataset.parquet")
+    assert dataset.height == 140 and set(dataset["batch"]) == {"batch-a", "batch-b"}
+    assert set(dataset["split"]) == {"train", "validation", "golden"}
+    meta = instance.get_latest_materialization_event(
+        dg.AssetKey("training_dataset")
+    ).asset_materialization.metadata
+    assert meta["examples"].value == 140 and meta["tokens_total"].value == dataset["tokens"].sum()
+
+    summary = json.loads((workspace / "lora_checkpoints.json").read_text())
+    run_dir = Path(summary["run_dir"])
+    assert run_dir.parent == workspace / "runs" and (run_dir / "summary.json").exists()
+    curve = instance.get_latest_materialization_event(
+        dg.AssetKey("lora_checkpoints")
+    ).asset_materialization.metadata
+    assert curve["loss_curve"].value.startswith("![loss curve](data:image/png;base64,")
+
+    evals = pl.read_parquet(workspace / "checkpoint_evals.parquet")
+    assert set(evals["model"]) == {"base", "step-000002", "step-000004"}
+    golden = evals.filter(pl.col("split") == "golden")
+    assert golden.height == 3 * 4 and golden["chrf"].is_not_null().all()
+    pairwise = evals.filter(pl.col("split") == "validation").pivot(
+        on="model", index="example_id", values="loss_sum"
+    )
+    assert pairwise.height == dataset.filter(pl.col("split") == "validation").height
+
+    best = json.loads((workspace / "best_checkpoint.json").read_text())
+    assert best["reference"] == "base" and set(best["verdicts"]) == {"step-000002", "step-000004"}
+    if best["checkpoint"] is not None:
+        assert Path(best["path"]).is_dir() and best["verdicts"][best["checkpoint"]].startswith(
+            "best"
+        )

@@ -1,0 +1,114 @@
+"""training_dataset logic: chat rendering, the loss mask, splits, the length rule, packing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from training_assets.training.batches import collate, pack_rows, packed_batches, padded_batches
+from training_assets.training.dataset import (
+    IGNORE_INDEX,
+    DatasetCounts,
+    build_examples,
+    labels_for,
+    split_of,
+    tokenize_span,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+
+def _span(**overrides) -> dict:
+    return {
+        "id": "s1",
+        "system": None,
+        "this": "What is 2+2?",
+        "if_ok": "It is 4.",
+        "context": [],
+        **overrides,
+    }
+
+
+def test_loss_is_on_the_final_answer_only_and_the_template_is_the_tokenizers(tokenizer):
+    span = _span(context=[{"this": "Hello there", "if_ok": "Hi! How can I help?"}])
+    example = tokenize_span(tokenizer, span, "train", 512, DatasetCounts())
+    rendered = tokenizer.apply_chat_template(example.messages, tokenize=False)
+    assert tokenizer.decode(example.input_ids) == rendered
+    labels = labels_for(example.input_ids, example.prompt_tokens)
+    answer = tokenizer.decode([t for t in labels if t != IGNORE_INDEX])
+    assert answer.startswith("It is 4.<|im_end|>")
+    prompt = tokenizer.decode(example.input_ids[: example.prompt_tokens])
+    assert "Hi! How can I help?" in prompt and "It is 4." not in prompt
+    assert [m["role"] for m in example.messages] == ["user", "assistant", "user", "assistant"]
+
+
+def test_splits_are_a_stable_function_of_the_id():
+    ids = [f"span-{i}" for i in range(4000)]
+    first = [split_of(i, 0.05, 0.02) for i in ids]
+    assert first == [split_of(i, 0.05, 0.02) for i in ids]
+    share = {s: first.count(s) / len(ids) for s in ("train", "validation", "golden")}
+    assert 0.035 < share["validation"] < 0.065 and 0.01 < share["golden"] < 0.03
+    # growing the golden share only moves validation/train examples into golden
+    grown = [split_of(i, 0.05, 0.03) for i in ids]
+    assert all(g == "golden" for f, g in zip(first, grown, strict=True) if f == "golden")
+
+
+def test_length_rule_trims_context_then_truncates_the_answer_then_drops(tokenizer):
+    long_turns = [{"this": "word " * 60, "if_ok": "word " * 60} for _ in range(3)]
+    counts = DatasetCounts()
+    trimmed = tokenize_span(tokenizer, _span(context=long_turns), "train", 200, counts)
+    assert trimmed.context_turns < 3 and len(trimmed.input_ids) <= 200
+    assert counts.context_trimmed == 1 and not trimmed.answer_truncated
+
+    cut = tokenize_span(tokenizer, _span(if_ok="answer " * 400), "train", 200, counts)
+    assert cut.answer_truncated and len(cut.input_ids) == 200 and counts.answer_truncated == 1
+
+    dropped = tokenize_span(tokenizer, _span(this="question " * 250), "train", 200, counts)
+    assert dropped is None and counts.dropped_prompt_too_long == 1
+
+
+def test_build_examples_counts_every_span(tokenizer):
+    spans = [_span(id=f"s{i}") for i in range(50)] + [_span(id="long", this="q " * 900)]
+    examples, counts = build_examples(tokenizer, spans, 256, 0.1, 0.1)
+    assert counts.spans == 51 and counts.examples == 50 == len(examples)
+    assert counts.dropped_prompt_too_long == 1 and sum(counts.by_split.values()) == 50
+
+
+def test_packing_fills_rows_without_overflow_and_keeps_every_example():
+    lengths = [5, 9, 3, 12, 7, 7, 1, 16, 4, 2]
+    rows = pack_rows(lengths, list(range(len(lengths))), 16)
+    assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in row) <= 16 for row in rows)
+    assert len(rows) == -(-sum(lengths) // 16)  # best fit reaches the minimum here
+    batches = packed_batches(lengths, 16, 2, seed=3, epoch=0)
+    assert batches == packed_batches(lengths, 16, 2, seed=3, epoch=0)
+    padded = padded_batches(lengths, 3, seed=3, epoch=1)
+    assert sorted(i for b in padded for row in b for i in row) == list(range(len(lengths)))
+
+
+def test_a_packed_row_gives_the_same_loss_as_its_examples_apart(tiny_model_dir):
+    """Restarting position ids become a block-diagonal mask: no attention across examples."""
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    ids = [[5, 17, 230, 41, 9, 77], [300, 12, 8, 90], [44, 45, 46, 47, 48]]
+    prompts = [2, 1, 3]
+
+    def loss_sum(batch):
+        labels = batch.pop("labels")
+        logits = model(**batch, use_cache=False).logits
+        return torch.nn.functional.cross_entropy(
+            logits[:, :-1].transpose(1, 2),
+            labels[:, 1:],
+            ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        )
+
+    with torch.no_grad():
+        packed = loss_sum(collate([[0, 1, 2]], ids, prompts, 0, packed=True))
+        apart = sum(loss_sum(collate([[i]], ids, prompts, 0, packed=False)) for i in range(3))
+        padded = loss_sum(collate([[0], [1], [2]], ids, prompts, 0, packed=False))
+    assert torch.allclose(packed, apart, atol=1e-4)
+    assert torch.allclose(padded, apart, atol=1e-4)

@@ -1,0 +1,194 @@
+"""checkpoint_evals (every checkpoint of the run and the base model, per example) and
+best_checkpoint (the rule in training_assets/evaluation/selection.py)."""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from resources.base_model import BaseModelResource
+from training_assets.evaluation.measures import chrf, generate_answers, token_f1
+from training_assets.evaluation.selection import choose_best, model_scores
+from training_assets.metadata import markdown_table
+from training_assets.training.checkpoints import completed_checkpoints, read_state
+from training_assets.training.run import example_set
+
+BASE = "base"
+
+
+class CheckpointEvalsConfig(dg.Config):
+    max_golden_examples: int = 16
+    max_new_tokens: int = 96
+
+
+def _golden_rows(
+    model_name: str, step: int, golden, answers, budget: int, answer_tokens
+) -> list[dict]:
+    return [
+        {
+            "model": model_name,
+            "step": step,
+            "split": "golden",
+            "example_id": example_id,
+            "loss_sum": None,
+            "tokens": None,
+            "generation": answer.text,
+            "chrf": chrf(answer.text, reference),
+            "token_f1": token_f1(answer.text, reference),
+            "stopped": answer.stopped,
+            "expected_stop": expected <= budget,
+        }
+        for example_id, reference, answer, expected in zip(
+            golden.ids, golden.answers, answers, answer_tokens, strict=True
+        )
+    ]
+
+
+def _validation_rows(model_name: str, step: int, examples: list[dict]) -> list[dict]:
+    return [
+        {
+            "model": model_name,
+            "step": step,
+            "split": "validation",
+            "example_id": item["id"],
+            "loss_sum": item["loss_sum"],
+            "tokens": item["tokens"],
+            "generation": None,
+            "chrf": None,
+            "token_f1": None,
+            "stopped": None,
+            "expected_stop": None,
+        }
+        for item in examples
+    ]
+
+
+@dg.asset(
+    group_name="evaluation",
+    kinds={"pytorch", "parquet"},
+    io_manager_key="parquet_io_manager",
+    description="Per-example results of the base model and every checkpoint of the latest run: "
+    "validation loss (answer tokens) and greedy golden-set answers scored with chrF, token F1 "
+    "and whether the model ended its turn.",
+)
+def checkpoint_evals(
+    context: dg.AssetExecutionContext,
+    config: CheckpointEvalsConfig,
+    base_model: BaseModelResource,
+    lora_checkpoints: dict,
+    training_dataset: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    import json
+
+    import torch
+    from peft import PeftModel
+
+    run_dir = Path(lora_checkpoints["run_dir"])
+    golden_table = (
+        training_dataset.filter(pl.col("split") == "golden")
+        .sort("id")
+        .head(config.max_golden_examples)
+    )
+    golden = example_set(golden_table.to_dicts())
+    answer_tokens = (golden_table["tokens"] - golden_table["prompt_tokens"]).to_list()
+    tokenizer = base_model.tokenizer()
+    device = torch.device("cpu")
+    checkpoints = completed_checkpoints(run_dir / "checkpoints")
+    model = PeftModel.from_pretrained(
+        base_model.causal_lm(), str(checkpoints[0]), adapter_name=checkpoints[0].name
+    )
+    rows = _validation_rows(
+        BASE, 0, json.loads((run_dir / "base_eval.json").read_text())["examples"]
+    )
+    with model.disable_adapter():
+        answers = generate_answers(
+            model, tokenizer, golden.prompts(), config.max_new_tokens, device
+        )
+    rows += _golden_rows(BASE, 0, golden, answers, config.max_new_tokens, answer_tokens)
+    context.log.info(f"base model: {len(answers)} golden answers")
+    for checkpoint in checkpoints:
+        if checkpoint.name not in model.peft_config:
+            model.load_adapter(str(checkpoint), adapter_name=checkpoint.name)
+        model.set_adapter(checkpoint.name)
+        state = read_state(checkpoint)
+        rows += _validation_rows(checkpoint.name, state["step"], state["val_examples"])
+        answers = generate_answers(
+            model, tokenizer, golden.prompts(), config.max_new_tokens, device
+        )
+        rows += _golden_rows(
+            checkpoint.name, state["step"], golden, answers, config.max_new_tokens, answer_tokens
+        )
+        context.log.info(f"{checkpoint.name}: {len(answers)} golden answers")
+    table = pl.DataFrame(rows).with_columns(pl.lit(lora_checkpoints["run_id"]).alias("run_id"))
+    scores = model_scores(table)
+    return dg.Output(
+        table,
+        metadata={
+            "run_id": lora_checkpoints["run_id"],
+            "models": len(scores),
+            "golden_examples": len(golden.ids),
+            "scores": markdown_table(
+                ["model", "val loss", "golden chrF", "golden token F1", "stop rate"],
+                [
+                    (
+                        s.model,
+                        f"{s.val_loss:.4f}",
+                        f"{s.golden_chrf:.2f}",
+                        f"{s.golden_token_f1:.3f}",
+                        f"{s.stop_rate:.2f}",
+                    )
+                    for s in scores.values()
+                ],
+            ),
+        },
+    )
+
+
+class BestCheckpointConfig(dg.Config):
+    chrf_tolerance: float = 1.0
+    stop_tolerance: float = 0.1
+
+
+@dg.asset(
+    group_name="evaluation",
+    kinds={"json"},
+    io_manager_key="json_io_manager",
+    description="The checkpoint with the lowest validation loss among those that do not regress "
+    "on the golden set against the deployed model (the base model before any deploy); "
+    "`checkpoint` is null when every one regresses.",
+)
+def best_checkpoint(
+    context: dg.AssetExecutionContext,
+    config: BestCheckpointConfig,
+    lora_checkpoints: dict,
+    checkpoint_evals: pl.DataFrame,
+) -> dg.Output[dict]:
+    scores = model_scores(checkpoint_evals)
+    reference = scores.pop(BASE)
+    selection = choose_best(
+        list(scores.values()), reference, config.chrf_tolerance, config.stop_tolerance
+    )
+    best = selection.best
+    record = {
+        "run_id": lora_checkpoints["run_id"],
+        "checkpoint": best.model if best else None,
+        "path": str(Path(lora_checkpoints["run_dir"]) / "checkpoints" / best.model)
+        if best
+        else None,
+        "val_loss": best.val_loss if best else None,
+        "scores": {name: vars(score) for name, score in {**scores, BASE: reference}.items()},
+        "reference": reference.model,
+        "verdicts": selection.verdicts,
+        "rule": {"chrf_tolerance": config.chrf_tolerance, "stop_tolerance": config.stop_tolerance},
+    }
+    if best is None:
+        context.log.warning("every checkpoint regresses on the golden set: no best checkpoint")
+    return dg.Output(
+        record,
+        metadata={
+            "checkpoint": record["checkpoint"] or "none",
+            "val_loss": best.val_loss if best else float("nan"),
+            "reference": reference.model,
+            "verdicts": markdown_table(["model", "verdict"], selection.verdicts.items()),
+        },
+    )

@@ -1,0 +1,188 @@
+"""training_dataset (chat examples from every diamonds+ batch) and lora_checkpoints (a run)."""
+
+import base64
+import hashlib
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from resources.base_model import BaseModelResource
+from resources.workspace import WorkspaceResource
+from training_assets.metadata import markdown_table
+from training_assets.partitions import batch_partitions
+from training_assets.training.config import TrainingConfig, TrainingConfigError
+from training_assets.training.dataset import (
+    SPLITS,
+    ChatTemplateError,
+    build_examples,
+    length_histogram,
+)
+from training_assets.training.run import TrainingData, TrainingDataError, example_set, train_lora
+
+diamonds_plus_key = dg.AssetKey("diamonds_plus")
+_SPAN_COLUMNS = ["id", "batch", "system", "this", "if_ok", "context"]
+
+
+class TrainingDatasetConfig(dg.Config):
+    max_seq_len: int = 1024
+    validation_fraction: float = 0.05
+    golden_fraction: float = 0.02
+
+
+@dg.asset(
+    group_name="training",
+    kinds={"polars", "parquet"},
+    io_manager_key="parquet_io_manager",
+    deps=[diamonds_plus_key],
+    description="Chat examples (`messages`) from every diamonds+ batch, rendered with the base "
+    "tokenizer's chat template, tokenized with the loss on the answer, split by id hash into "
+    "train / validation / golden (length rule: training_assets/training/dataset.py).",
+)
+def training_dataset(
+    context: dg.AssetExecutionContext,
+    config: TrainingDatasetConfig,
+    base_model: BaseModelResource,
+    workspace: WorkspaceResource,
+) -> dg.Output[pl.DataFrame]:
+    # Every batch partition's diamonds+ table, read lazily (the IO manager would hand back
+    # one frame instead of a dict when there is a single batch).
+    batches = context.instance.get_dynamic_partitions(batch_partitions.name)
+    tables = {key: workspace.table_path("diamonds_plus", key) for key in sorted(batches)}
+    diamonds_plus = {key: pl.scan_parquet(path) for key, path in tables.items() if path.exists()}
+    if not diamonds_plus:
+        raise dg.Failure("no diamonds_plus batch is materialized: run the curation job first")
+    spans = (
+        pl.concat([frame.select(_SPAN_COLUMNS) for frame in diamonds_plus.values()])
+        .collect()
+        .sort("id")
+    )
+    tokenizer = base_model.tokenizer()
+    try:
+        examples, counts = build_examples(
+            tokenizer,
+            spans.iter_rows(named=True),
+            config.max_seq_len,
+            config.validation_fraction,
+            config.golden_fraction,
+        )
+    except ChatTemplateError as error:
+        raise dg.Failure(f"{base_model.model}: {error}") from error
+    table = pl.DataFrame(
+        {
+            "id": [e.id for e in examples],
+            "split": [e.split for e in examples],
+            "messages": [e.messages for e in examples],
+            "input_ids": [e.input_ids for e in examples],
+            "prompt_tokens": [e.prompt_tokens for e in examples],
+            "tokens": [len(e.input_ids) for e in examples],
+            "answer": [e.messages[-1]["content"] for e in examples],
+            "context_turns": [e.context_turns for e in examples],
+            "answer_truncated": [e.answer_truncated for e in examples],
+        },
+        schema_overrides={
+            "input_ids": pl.List(pl.Int32),
+            "prompt_tokens": pl.Int32,
+            "tokens": pl.Int32,
+        },
+    ).join(spans.select("id", "batch"), on="id", how="left")
+    template = tokenizer.chat_template or ""
+    histogram = length_histogram(table["tokens"].to_list(), config.max_seq_len)
+    context.log.info(
+        f"{counts.examples} examples from {counts.spans} diamonds+ spans "
+        f"({dict(counts.by_split)}); {counts.context_trimmed} context-trimmed, "
+        f"{counts.answer_truncated} answers truncated, {counts.dropped_prompt_too_long} dropped"
+    )
+    return dg.Output(
+        table,
+        metadata={
+            "examples": counts.examples,
+            **{f"examples_{split}": counts.by_split.get(split, 0) for split in SPLITS},
+            "spans_in": counts.spans,
+            "tokens_total": int(table["tokens"].sum() or 0),
+            "answer_tokens_total": int((table["tokens"] - table["prompt_tokens"]).sum() or 0),
+            "context_trimmed": counts.context_trimmed,
+            "answer_truncated": counts.answer_truncated,
+            "dropped_prompt_too_long": counts.dropped_prompt_too_long,
+            "batches": len(diamonds_plus),
+            "token_length_histogram": markdown_table(
+                ["tokens", "examples"], [(f"{low}–{high}", n) for low, high, n in histogram]
+            ),
+            "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest()[:16],
+            "base_model": base_model.model,
+        },
+    )
+
+
+def training_data(table: pl.DataFrame, max_seq_len: int) -> TrainingData:
+    """The splits of a training_dataset table, and a fingerprint of exactly its tokens."""
+    table = table.sort("id")
+    digest = hashlib.sha256()
+    for example_id, split, ids, cut in table.select(
+        "id", "split", "input_ids", "prompt_tokens"
+    ).iter_rows():
+        digest.update(f"{example_id}|{split}|{cut}|".encode())
+        digest.update(np.asarray(ids, dtype=np.int32).tobytes())
+    parts = {
+        split: example_set(table.filter(pl.col("split") == split).to_dicts()) for split in SPLITS
+    }
+    return TrainingData(
+        parts["train"], parts["validation"], parts["golden"], max_seq_len, digest.hexdigest()[:16]
+    )
+
+
+def png_markdown(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+@dg.asset(
+    group_name="training",
+    kinds={"pytorch", "json"},
+    io_manager_key="json_io_manager",
+    description="One LoRA training run on training_dataset: $TRAINING_WORKSPACE/runs/<run_id>/ "
+    "with config.json, metrics.jsonl, checkpoints/ and summary.json. Started again with the "
+    "same config and data, an unfinished run resumes from its last checkpoint.",
+)
+def lora_checkpoints(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    base_model: BaseModelResource,
+    workspace: WorkspaceResource,
+    training_dataset: pl.DataFrame,
+) -> dg.Output[dict]:
+    max_seq_len = int(training_dataset["tokens"].max() or 1)
+    data = training_data(training_dataset, max_seq_len)
+    try:
+        summary = train_lora(
+            runs_dir=workspace.path / "runs",
+            config=config,
+            data=data,
+            load_model=base_model.causal_lm,
+            tokenizer=base_model.tokenizer(),
+            base_fingerprint=f"{base_model.model}|{base_model.location().fingerprint}",
+            log=context.log.info,
+        )
+    except (TrainingConfigError, TrainingDataError) as error:
+        raise dg.Failure(str(error)) from error
+    curve = (Path(summary["run_dir"]) / "loss_curve.png").read_bytes()
+    return dg.Output(
+        summary,
+        metadata={
+            "run_id": summary["run_id"],
+            "run_dir": dg.MetadataValue.path(summary["run_dir"]),
+            "base_val_loss": summary["base_val_loss"],
+            "best_val_loss": summary["best_val_loss"],
+            "best_checkpoint": summary["best_checkpoint"],
+            "train_tokens_per_second": round(summary["train_tokens_per_second"], 1),
+            "steps": summary["steps"],
+            "loss_curve": png_markdown(curve, "loss curve"),
+            "checkpoints": markdown_table(
+                ["checkpoint", "step", "validation loss"],
+                [
+                    (c["checkpoint"], c["step"], f"{c['val_loss']:.4f}")
+                    for c in summary["checkpoints"]
+                ],
+            ),
+        },
+    )

@@ -1,0 +1,108 @@
+"""Micro-batches for training: an epoch's order from (seed, epoch) alone, so a resumed run
+sees exactly the batches an uninterrupted one would.
+
+Padded mode groups examples of similar length (sorted inside windows of 50 batches, then
+the batches shuffled), which wastes far less compute on padding than random batches.
+Packed mode fills rows of `max_seq_len` tokens with several examples (best fit,
+longest first); each example restarts its position ids, and transformers turns
+restarting positions into a block-diagonal causal mask, so packed examples never attend
+to each other.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from training_assets.training.dataset import IGNORE_INDEX
+
+Batch = list[list[int]]  # rows of example indices; a padded row holds one example
+_SORT_WINDOW_BATCHES = 50
+
+
+def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def padded_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[Batch]:
+    order = epoch_order(len(lengths), seed, epoch)
+    window = batch_size * _SORT_WINDOW_BATCHES
+    batches = []
+    for start in range(0, len(order), window):
+        part = sorted(order[start : start + window].tolist(), key=lambda i: lengths[i])
+        batches += [
+            [[i] for i in part[k : k + batch_size]] for k in range(0, len(part), batch_size)
+        ]
+    shuffled = np.random.default_rng([seed, epoch, 1]).permutation(len(batches))
+    return [batches[i] for i in shuffled]
+
+
+def pack_rows(lengths: Sequence[int], order: Sequence[int], max_seq_len: int) -> list[list[int]]:
+    """Best-fit decreasing: each example, longest first, goes into the row it fills best."""
+    rows: list[list[int]] = []
+    free: list[tuple[int, int]] = []  # (space left, row number), sorted
+    for index in sorted(order, key=lambda i: -lengths[i]):
+        need = lengths[index]
+        slot = bisect.bisect_left(free, (need, -1))
+        if slot == len(free):
+            rows.append([index])
+            bisect.insort(free, (max_seq_len - need, len(rows) - 1))
+            continue
+        space, row = free.pop(slot)
+        rows[row].append(index)
+        bisect.insort(free, (space - need, row))
+    return rows
+
+
+def packed_batches(
+    lengths: Sequence[int], max_seq_len: int, batch_size: int, seed: int, epoch: int
+) -> list[Batch]:
+    rows = pack_rows(lengths, epoch_order(len(lengths), seed, epoch).tolist(), max_seq_len)
+    shuffled = np.random.default_rng([seed, epoch, 1]).permutation(len(rows))
+    rows = [rows[i] for i in shuffled]
+    return [rows[k : k + batch_size] for k in range(0, len(rows), batch_size)]
+
+
+def collate(
+    batch: Batch,
+    input_ids: Sequence[Sequence[int]],
+    prompt_tokens: Sequence[int],
+    pad_id: int,
+    packed: bool,
+) -> dict[str, torch.Tensor]:
+    """Tensors for one micro-batch. Padded: `attention_mask`; packed: `position_ids`."""
+    row_ids, row_labels, row_positions = [], [], []
+    for row in batch:
+        ids, labels, positions = [], [], []
+        for index in row:
+            tokens = list(input_ids[index])
+            ids += tokens
+            labels += [IGNORE_INDEX] * prompt_tokens[index] + tokens[prompt_tokens[index] :]
+            positions += range(len(tokens))
+        row_ids.append(ids)
+        row_labels.append(labels)
+        row_positions.append(positions)
+    width = max(len(ids) for ids in row_ids)
+    pads = [width - len(ids) for ids in row_ids]
+    out = {
+        "input_ids": torch.tensor(
+            [ids + [pad_id] * p for ids, p in zip(row_ids, pads, strict=True)]
+        ),
+        "labels": torch.tensor(
+            [lab + [IGNORE_INDEX] * p for lab, p in zip(row_labels, pads, strict=True)]
+        ),
+    }
+    if packed:
+        out["position_ids"] = torch.tensor(
+            [pos + list(range(p)) for pos, p in zip(row_positions, pads, strict=True)]
+        )
+    else:
+        out["attention_mask"] = torch.tensor([[1] * (width - p) + [0] * p for p in pads])
+    return out
+
+
+def real_tokens(batch: Batch, lengths: Sequence[int]) -> int:
+    return sum(lengths[i] for row in batch for i in row)

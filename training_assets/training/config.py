@@ -1,0 +1,103 @@
+"""One config object is the single source of truth for a training run.
+
+It is the Dagster run config of `lora_checkpoints`, saved as the run's `config.json`,
+and checked by `validate()` before any model is loaded: a bad combination (fp16 on a
+CPU, bf16 on a GPU without it, a schedule that does not exist) fails at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+class TrainingConfigError(ValueError):
+    pass
+
+
+class TrainingConfig(dg.Config):
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    learning_rate: float = 3e-4
+    lr_schedule: str = "cosine"  # cosine | linear | constant (after warmup)
+    warmup_steps: int = 2
+    epochs: float = 1.0
+    max_steps: int = 0  # > 0 overrides epochs
+    batch_size: int = 4
+    gradient_accumulation: int = 1
+    seed: int = 0
+    packing: bool = False
+    checkpoint_every: int = 10  # steps; every checkpoint is also an evaluation
+    max_eval_examples: int = 48  # validation examples scored at each checkpoint
+    preview_prompts: int = 2  # golden prompts answered in the log at each checkpoint
+    preview_tokens: int = 40
+    resume: bool = True  # continue an unfinished run with the same config and data
+
+    def validate(self) -> None:
+        problems = []
+        if self.lora_r <= 0 or self.lora_alpha <= 0:
+            problems.append("lora_r and lora_alpha must be positive")
+        if not 0 <= self.lora_dropout < 1:
+            problems.append("lora_dropout must be in [0, 1)")
+        if not self.target_modules:
+            problems.append("target_modules must name at least one module")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {PRECISIONS}")
+        if self.lr_schedule not in SCHEDULES:
+            problems.append(f"lr_schedule must be one of {SCHEDULES}")
+        if self.learning_rate <= 0:
+            problems.append("learning_rate must be positive")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            problems.append("set epochs > 0 or max_steps > 0")
+        for name in ("batch_size", "gradient_accumulation", "checkpoint_every"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be positive")
+        if self.warmup_steps < 0 or self.max_eval_examples < 0 or self.preview_prompts < 0:
+            problems.append("warmup_steps, max_eval_examples and preview_prompts must be ≥ 0")
+        if problems:
+            raise TrainingConfigError("bad training config: " + "; ".join(problems))
+        resolve_hardware(self.device, self.precision)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: torch.device
+    precision: str  # fp32 | bf16 | fp16
+    autocast_dtype: torch.dtype | None
+
+    @property
+    def uses_grad_scaler(self) -> bool:
+        return self.precision == "fp16"
+
+
+def resolve_hardware(device: str, precision: str) -> Hardware:
+    """The device and precision a run will use, or a TrainingConfigError saying why not."""
+    cuda = torch.cuda.is_available()
+    if device == "auto":
+        device = "cuda" if cuda else "cpu"
+    if device.startswith("cuda") and not cuda:
+        raise TrainingConfigError(f"device {device!r} asked for, but torch sees no CUDA device")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise TrainingConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    on_cuda = device.startswith("cuda")
+    bf16_ok = on_cuda and torch.cuda.is_bf16_supported()
+    if precision == "auto":
+        precision = "bf16" if bf16_ok else "fp16" if on_cuda else "fp32"
+    if precision == "fp16" and not on_cuda:
+        raise TrainingConfigError(
+            "precision fp16 needs a CUDA device (CPU kernels do not train in fp16); "
+            "use fp32 or bf16 on CPU"
+        )
+    if precision == "bf16" and on_cuda and not bf16_ok:
+        raise TrainingConfigError(f"{torch.cuda.get_device_name()} has no bf16; use fp16 or fp32")
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return Hardware(torch.device(device), precision, dtype)

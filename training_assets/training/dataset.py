@@ -1,0 +1,157 @@
+"""training_dataset: diamonds+ spans as chat examples tokenized with the base model's template.
+
+An example is the span's thread context (the earlier turns the context-preserver
+attached), then its own question and answer, rendered by the tokenizer's own chat
+template. The loss covers the final assistant answer only (its tokens and the
+template's end-of-turn tokens): the earlier answers are context here and examples of
+their own elsewhere.
+
+Length rule, applied in this order when an example is over `max_seq_len` tokens:
+1. drop the oldest context turn, again until it fits or no context is left
+   (`context_trimmed`);
+2. if the prompt alone takes at most half of `max_seq_len`, cut the answer at the limit
+   (`answer_truncated`; the cut answer has no end-of-turn token, so it does not teach
+   the model to stop there);
+3. otherwise drop the example (`dropped_prompt_too_long`).
+
+Splits are by a hash of the span id, so an example keeps its split as data grows:
+`golden` (a small fixed share, scored on generations), `validation`, `train`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+IGNORE_INDEX = -100
+SPLITS = ("train", "validation", "golden")
+
+
+class ChatTemplateError(ValueError):
+    """The tokenizer's chat template cannot separate a prompt from its answer."""
+
+
+@dataclass(frozen=True)
+class TokenizedExample:
+    id: str
+    split: str
+    messages: list[dict]
+    input_ids: list[int]
+    prompt_tokens: int  # the first prompt_tokens ids carry no loss
+    context_turns: int
+    answer_truncated: bool
+
+
+@dataclass
+class DatasetCounts:
+    spans: int = 0
+    examples: int = 0
+    context_trimmed: int = 0
+    answer_truncated: int = 0
+    dropped_prompt_too_long: int = 0
+    by_split: Counter = field(default_factory=Counter)
+
+
+def split_of(example_id: str, validation_fraction: float, golden_fraction: float) -> str:
+    point = int.from_bytes(hashlib.sha256(example_id.encode()).digest()[:8], "big") / 2**64
+    if point < golden_fraction:
+        return "golden"
+    if point < golden_fraction + validation_fraction:
+        return "validation"
+    return "train"
+
+
+def span_messages(span: dict, context_turns: int | None = None) -> list[dict]:
+    """The span as chat messages; `context_turns` keeps only the newest that many turns."""
+    context = list(span.get("context") or [])
+    if context_turns is not None:
+        context = context[len(context) - context_turns :] if context_turns else []
+    messages = [{"role": "system", "content": span["system"]}] if span.get("system") else []
+    for turn in context:
+        messages.append({"role": "user", "content": turn["this"]})
+        messages.append({"role": "assistant", "content": turn["if_ok"]})
+    messages.append({"role": "user", "content": span["this"]})
+    messages.append({"role": "assistant", "content": span["if_ok"]})
+    return messages
+
+
+def render_prompt_and_answer(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+    """Token ids of the prompt (all but the last message, plus the generation prompt) and
+    of the rest of the rendered conversation (the answer and its end-of-turn tokens)."""
+    prompt = tokenizer.apply_chat_template(
+        messages[:-1], tokenize=False, add_generation_prompt=True
+    )
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    if not full.startswith(prompt):
+        raise ChatTemplateError(
+            "the chat template renders the conversation so that the prompt is not a prefix "
+            "of the full text; the answer's tokens cannot be told apart for the loss mask"
+        )
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full[len(prompt) :], add_special_tokens=False)["input_ids"]
+    return prompt_ids, answer_ids
+
+
+def tokenize_span(
+    tokenizer, span: dict, split: str, max_seq_len: int, counts: DatasetCounts
+) -> TokenizedExample | None:
+    turns = len(span.get("context") or [])
+    trimmed = False
+    while True:
+        messages = span_messages(span, turns)
+        prompt_ids, answer_ids = render_prompt_and_answer(tokenizer, messages)
+        if len(prompt_ids) + len(answer_ids) <= max_seq_len or turns == 0:
+            break
+        turns -= 1
+        trimmed = True
+    counts.context_trimmed += trimmed
+    truncated = False
+    if len(prompt_ids) + len(answer_ids) > max_seq_len:
+        if len(prompt_ids) > max_seq_len // 2:
+            counts.dropped_prompt_too_long += 1
+            return None
+        answer_ids = answer_ids[: max_seq_len - len(prompt_ids)]
+        truncated = True
+        counts.answer_truncated += 1
+    return TokenizedExample(
+        id=span["id"],
+        split=split,
+        messages=messages,
+        input_ids=prompt_ids + answer_ids,
+        prompt_tokens=len(prompt_ids),
+        context_turns=turns,
+        answer_truncated=truncated,
+    )
+
+
+def build_examples(
+    tokenizer,
+    spans: Iterable[dict],
+    max_seq_len: int,
+    validation_fraction: float,
+    golden_fraction: float,
+) -> tuple[list[TokenizedExample], DatasetCounts]:
+    counts = DatasetCounts()
+    examples = []
+    for span in spans:
+        counts.spans += 1
+        split = split_of(span["id"], validation_fraction, golden_fraction)
+        example = tokenize_span(tokenizer, span, split, max_seq_len, counts)
+        if example is not None:
+            examples.append(example)
+            counts.by_split[split] += 1
+    counts.examples = len(examples)
+    return examples, counts
+
+
+def labels_for(input_ids: list[int], prompt_tokens: int) -> list[int]:
+    return [IGNORE_INDEX] * prompt_tokens + list(input_ids[prompt_tokens:])
+
+
+def length_histogram(lengths: Iterable[int], max_seq_len: int, bins: int = 8) -> list[tuple]:
+    """(low, high, count) rows over [0, max_seq_len] in equal-width bins."""
+    width = max(1, -(-max_seq_len // bins))
+    counts = Counter(min(length // width, bins - 1) for length in lengths)
+    return [(b * width, min((b + 1) * width, max_seq_len), counts.get(b, 0)) for b in range(bins)]
