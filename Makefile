@@ -39,6 +39,7 @@ ui: setup
 bench: setup
 	$(PY) benchmarks/data_half.py --spans 6000
 	$(PY) benchmarks/secrets_labelled.py --per-kind 200
+	$(PY) benchmarks/training_throughput.py --steps 12 --batch-size 4 --max-seq-len 512
 
 lint: setup
 	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .

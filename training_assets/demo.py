@@ -90,14 +90,66 @@ def run_demo(conversations: int) -> int:
         "diamonds_plus_rejected",
         "diamonds_plus_report",
         "embedding_cache",
+        "training_dataset.parquet",
+        "runs",
+        "checkpoint_evals.parquet",
     ):
         print(f"    {name + '/':25s} {_size(workspace / name)}")
+    if not failed:
+        failed += _train_demo_model(workspace)
     print('  try: .venv/bin/training-assets search "how do I reverse a list in python" -k 5')
     print("  or open the UI: make ui  (http://127.0.0.1:3000)")
     if failed:
         print(f"  FAILED batches: {', '.join(failed)} (see the run logs in the UI)")
         return 1
     return 0
+
+
+# A short real fine-tune: packed rows of 512 tokens, 20 steps of 4 rows, two checkpoints.
+DEMO_TRAINING = {
+    "training_dataset": {"max_seq_len": 512},
+    "lora_checkpoints": {
+        "max_steps": 20,
+        "checkpoint_every": 10,
+        "batch_size": 4,
+        "packing": True,
+        "learning_rate": 3e-4,
+        "max_eval_examples": 24,
+    },
+    "checkpoint_evals": {"max_golden_examples": 8, "max_new_tokens": 64},
+}
+
+
+def _train_demo_model(workspace: Path) -> list[str]:
+    from training_assets.cli import run_training
+
+    started = time.perf_counter()
+    run_id, ok = run_training(DEMO_TRAINING)
+    if not ok:
+        print(f"  FAILED training run {run_id} (see its logs in the UI)")
+        return ["training"]
+    summary = json.loads((workspace / "lora_checkpoints.json").read_text())
+    best = json.loads((workspace / "best_checkpoint.json").read_text())
+    examples = summary["examples"]
+    print(
+        f"  fine-tune ({time.perf_counter() - started:.0f}s): {examples['train']} train / "
+        f"{examples['validation']} validation / {examples['golden']} golden examples, "
+        f"{summary['steps']} steps at {summary['train_tokens_per_second']:.0f} tokens/s"
+    )
+    verdict = "beats" if summary["best_val_loss"] < summary["base_val_loss"] else "does NOT beat"
+    print(
+        f"    validation loss: base model {summary['base_val_loss']:.4f}, best checkpoint "
+        f"{summary['best_val_loss']:.4f} ({summary['best_checkpoint']}) -> {verdict} the base"
+    )
+    scores = best["scores"]
+    for name, score in scores.items():
+        print(
+            f"    {name:12s} val loss {score['val_loss']:.4f}  golden chrF {score['golden_chrf']:5.1f}  "
+            f"token F1 {score['golden_token_f1']:.3f}  stop rate {score['stop_rate']:.2f}"
+        )
+    print(f"    best_checkpoint: {best['checkpoint'] or 'none (every checkpoint regresses)'}")
+    print(f"    run folder: {summary['run_dir']}")
+    return []
 
 
 def _size(path: Path) -> str:
