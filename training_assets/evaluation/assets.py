@@ -11,6 +11,7 @@ from training_assets.evaluation.measures import chrf, generate_answers, token_f1
 from training_assets.evaluation.selection import choose_best, model_scores
 from training_assets.metadata import markdown_table
 from training_assets.training.checkpoints import completed_checkpoints, read_state
+from training_assets.training.config import resolve_hardware
 from training_assets.training.run import example_set
 
 BASE = "base"
@@ -80,7 +81,6 @@ def checkpoint_evals(
 ) -> dg.Output[pl.DataFrame]:
     import json
 
-    import torch
     from peft import PeftModel
 
     run_dir = Path(lora_checkpoints["run_dir"])
@@ -92,11 +92,12 @@ def checkpoint_evals(
     golden = example_set(golden_table.to_dicts())
     answer_tokens = (golden_table["tokens"] - golden_table["prompt_tokens"]).to_list()
     tokenizer = base_model.tokenizer()
-    device = torch.device("cpu")
+    run_config = json.loads((run_dir / "config.json").read_text())["config"]
+    device = resolve_hardware(run_config["device"], run_config["precision"]).device
     checkpoints = completed_checkpoints(run_dir / "checkpoints")
     model = PeftModel.from_pretrained(
         base_model.causal_lm(), str(checkpoints[0]), adapter_name=checkpoints[0].name
-    )
+    ).to(device)
     rows = _validation_rows(
         BASE, 0, json.loads((run_dir / "base_eval.json").read_text())["examples"]
     )
