@@ -1,9 +1,10 @@
-"""ConfigurableResources: the workspace, the embedding model and the base LLM."""
+"""ConfigurableResources: the workspace, the embedding model, the base LLM and Ollama."""
 
 from resources.base_model import BaseModelResource
 from resources.embedder import EmbedderResource
 from resources.io_manager import AtomicPolarsParquetIOManager
 from resources.json_io_manager import JsonIOManager
+from resources.ollama import OllamaResource
 from resources.workspace import WorkspaceResource, default_workspace_root
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "BaseModelResource",
     "EmbedderResource",
     "JsonIOManager",
+    "OllamaResource",
     "WorkspaceResource",
     "default_workspace_root",
 ]

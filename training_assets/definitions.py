@@ -12,16 +12,18 @@ from resources import (
     BaseModelResource,
     EmbedderResource,
     JsonIOManager,
+    OllamaResource,
     WorkspaceResource,
 )
-from sensors import landing_sensor
+from sensors import best_checkpoint_sensor, landing_sensor
+from training_assets.deploy.assets import deployed_model, gguf_export, ollama_modelfile
 from training_assets.diamonds_plus.assets import diamonds_plus
 from training_assets.embedding.assets import span_embeddings
 from training_assets.enrichment.assets import enriched_spans
 from training_assets.evaluation.assets import best_checkpoint, checkpoint_evals
 from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
 from training_assets.ingestion.assets import raw_spans
-from training_assets.jobs import curation_job, training_job
+from training_assets.jobs import curation_job, deploy_job, training_job
 from training_assets.settings import ensure_workspace, env_positive_int
 from training_assets.training.assets import lora_checkpoints, training_dataset
 from training_assets.validation.assets import validated_spans
@@ -44,6 +46,7 @@ def build_resources(root: str | None = None) -> dict[str, object]:
             model=os.environ.get("TRAINING_BASE_MODEL", "bundled:smollm2-135m-instruct"),
             cache_dir=os.path.join(root, "models"),
         ),
+        "ollama": OllamaResource(host=os.environ.get("OLLAMA_HOST", "127.0.0.1:11434")),
         "embedder": EmbedderResource(
             model=os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"),
             device=os.environ.get("TRAINING_EMBED_DEVICE", "cpu"),
@@ -67,10 +70,13 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
             lora_checkpoints,
             checkpoint_evals,
             best_checkpoint,
+            gguf_export,
+            ollama_modelfile,
+            deployed_model,
         ],
         asset_checks=[span_index_recall],
-        jobs=[curation_job, training_job],
-        sensors=[landing_sensor],
+        jobs=[curation_job, training_job, deploy_job],
+        sensors=[landing_sensor, best_checkpoint_sensor],
         resources=build_resources(root),
     )
 
@@ -85,3 +91,7 @@ def curation_job_for_execution() -> dg.JobDefinition:
 
 def training_job_for_execution() -> dg.JobDefinition:
     return defs.resolve_job_def("training_job")
+
+
+def deploy_job_for_execution() -> dg.JobDefinition:
+    return defs.resolve_job_def("deploy_job")

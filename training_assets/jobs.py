@@ -1,5 +1,5 @@
-"""Jobs: curation (one batch through the data half and diamonds+) and training (every
-batch's diamonds+ → dataset → LoRA run → evaluations → best checkpoint)."""
+"""Jobs: curation (one batch through the data half and diamonds+), training (every
+batch's diamonds+ → dataset → LoRA run → evaluations → best checkpoint) and deploy."""
 
 import dagster as dg
 
@@ -40,4 +40,11 @@ training_job = dg.define_asset_job(
     hooks={release_memory},
     description="training_dataset from every diamonds+ batch → lora_checkpoints (one run; "
     "resumes an unfinished one) → checkpoint_evals → best_checkpoint.",
+)
+
+deploy_job = dg.define_asset_job(
+    "deploy_job",
+    selection=dg.AssetSelection.groups("deploy"),
+    description="best_checkpoint → gguf_export (merge, GGUF, read-back check) → ollama_modelfile "
+    "→ deployed_model (push to the Ollama server).",
 )

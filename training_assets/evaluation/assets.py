@@ -7,7 +7,8 @@ import dagster as dg
 import polars as pl
 
 from resources.base_model import BaseModelResource
-from training_assets.evaluation.measures import chrf, generate_answers, token_f1
+from resources.workspace import WorkspaceResource
+from training_assets.evaluation.measures import chrf, example_losses, generate_answers, token_f1
 from training_assets.evaluation.selection import choose_best, model_scores
 from training_assets.metadata import markdown_table
 from training_assets.training.checkpoints import completed_checkpoints, read_state
@@ -15,6 +16,22 @@ from training_assets.training.config import resolve_hardware
 from training_assets.training.run import example_set
 
 BASE = "base"
+DEPLOYED = "deployed"
+
+
+def deployed_checkpoint(root: Path, run_checkpoints: list[Path]) -> Path | None:
+    """The adapter of the model deployed now, when it is not one of this run's checkpoints."""
+    import json
+
+    record_file = root / "deployed_model.json"
+    if not record_file.exists():
+        return None
+    folder = Path(json.loads(record_file.read_text())["checkpoint_path"])
+    if not (folder / "adapter_model.safetensors").exists():
+        return None
+    if any(folder.resolve() == c.resolve() for c in run_checkpoints):
+        return None
+    return folder
 
 
 class CheckpointEvalsConfig(dg.Config):
@@ -76,6 +93,7 @@ def checkpoint_evals(
     context: dg.AssetExecutionContext,
     config: CheckpointEvalsConfig,
     base_model: BaseModelResource,
+    workspace: WorkspaceResource,
     lora_checkpoints: dict,
     training_dataset: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
@@ -107,19 +125,36 @@ def checkpoint_evals(
         )
     rows += _golden_rows(BASE, 0, golden, answers, config.max_new_tokens, answer_tokens)
     context.log.info(f"base model: {len(answers)} golden answers")
-    for checkpoint in checkpoints:
-        if checkpoint.name not in model.peft_config:
-            model.load_adapter(str(checkpoint), adapter_name=checkpoint.name)
-        model.set_adapter(checkpoint.name)
-        state = read_state(checkpoint)
-        rows += _validation_rows(checkpoint.name, state["step"], state["val_examples"])
+    adapters = [(c.name, c, read_state(c)) for c in checkpoints]
+    deployed = deployed_checkpoint(workspace.path, checkpoints)
+    if deployed is not None:
+        adapters.append((DEPLOYED, deployed, None))
+    for name, folder, state in adapters:
+        if name not in model.peft_config:
+            model.load_adapter(str(folder), adapter_name=name)
+        model.set_adapter(name)
+        if state is None:  # the deployed model: score it on the run's validation subset
+            validation = training_dataset.filter(pl.col("split") == "validation").sort("id")
+            subset = example_set(
+                validation.head(run_config["max_eval_examples"] or validation.height).to_dicts()
+            )
+            pad = (
+                tokenizer.pad_token_id
+                if tokenizer.pad_token_id is not None
+                else tokenizer.eos_token_id
+            )
+            losses = example_losses(
+                model, subset.ids, subset.input_ids, subset.prompt_tokens, pad, device
+            )
+            state = {"step": -1, "val_examples": [vars(x) for x in losses]}
+        rows += _validation_rows(name, state["step"], state["val_examples"])
         answers = generate_answers(
             model, tokenizer, golden.prompts(), config.max_new_tokens, device
         )
         rows += _golden_rows(
-            checkpoint.name, state["step"], golden, answers, config.max_new_tokens, answer_tokens
+            name, state["step"], golden, answers, config.max_new_tokens, answer_tokens
         )
-        context.log.info(f"{checkpoint.name}: {len(answers)} golden answers")
+        context.log.info(f"{name}: {len(answers)} golden answers")
     table = pl.DataFrame(rows).with_columns(pl.lit(lora_checkpoints["run_id"]).alias("run_id"))
     scores = model_scores(table)
     return dg.Output(
@@ -165,7 +200,8 @@ def best_checkpoint(
     checkpoint_evals: pl.DataFrame,
 ) -> dg.Output[dict]:
     scores = model_scores(checkpoint_evals)
-    reference = scores.pop(BASE)
+    base = scores.pop(BASE)
+    reference = scores.pop(DEPLOYED, None) or base
     selection = choose_best(
         list(scores.values()), reference, config.chrf_tolerance, config.stop_tolerance
     )
@@ -177,7 +213,12 @@ def best_checkpoint(
         if best
         else None,
         "val_loss": best.val_loss if best else None,
-        "scores": {name: vars(score) for name, score in {**scores, BASE: reference}.items()},
+        "scores": {
+            name: vars(score)
+            for name, score in {**scores, BASE: base, reference.model: reference}.items()
+        },
+        "batches": lora_checkpoints.get("batches", []),
+        "golden_prompt": lora_checkpoints.get("golden_prompt"),
         "reference": reference.model,
         "verdicts": selection.verdicts,
         "rule": {"chrf_tolerance": config.chrf_tolerance, "stop_tolerance": config.stop_tolerance},

@@ -165,6 +165,9 @@ def lora_checkpoints(
         )
     except (TrainingConfigError, TrainingDataError) as error:
         raise dg.Failure(str(error)) from error
+    golden = training_dataset.filter(pl.col("split") == "golden").sort("id")
+    summary["batches"] = sorted(training_dataset["batch"].drop_nulls().unique().to_list())
+    summary["golden_prompt"] = golden["messages"][0][:-1].to_list() if golden.height else None
     curve = (Path(summary["run_dir"]) / "loss_curve.png").read_bytes()
     return dg.Output(
         summary,
