@@ -9,10 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from fake_ollama import FakeOllama
 from training_helpers import qa_spans
 
-from resources import BaseModelResource
+from resources import BaseModelResource, OllamaResource
 from training_assets.definitions import build_definitions
+from training_assets.deploy.ollama_client import file_digest
 from training_assets.partitions import batch_partitions
 
 
@@ -55,6 +57,8 @@ def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
                 }
             },
             "checkpoint_evals": {"config": {"max_golden_examples": 4, "max_new_tokens": 8}},
+            # the tiny model's golden answers are noise; let any checkpoint through here
+            "best_checkpoint": {"config": {"chrf_tolerance": 100.0, "stop_tolerance": 1.0}},
         }
     }
     tiny = BaseModelResource(model=str(tiny_model_dir), cache_dir=str(workspace / "models"))
@@ -90,7 +94,49 @@ def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
 
     best = json.loads((workspace / "best_checkpoint.json").read_text())
     assert best["reference"] == "base" and set(best["verdicts"]) == {"step-000002", "step-000004"}
-    if best["checkpoint"] is not None:
-        assert Path(best["path"]).is_dir() and best["verdicts"][best["checkpoint"]].startswith(
-            "best"
-        )
+    assert Path(best["path"]).is_dir() and best["verdicts"][best["checkpoint"]].startswith("best")
+    assert best["batches"] == ["batch-a", "batch-b"]
+
+    # deploy: merge + GGUF + Modelfile + push to a stand-in Ollama server
+    deploy = defs.resolve_job_def("deploy_job")
+    with FakeOllama() as server:
+        resources = {"base_model": tiny, "ollama": OllamaResource(host=server.host)}
+        assert deploy.execute_in_process(instance=instance, resources=resources).success
+    folder = workspace / "deploy" / "training-assets"
+    assert {p.name for p in folder.iterdir()} >= {"model.gguf", "Modelfile", "INSTRUCTIONS.txt"}
+    assert "ollama create training-assets -f Modelfile" in (folder / "INSTRUCTIONS.txt").read_text()
+    deployed = json.loads((workspace / "deployed_model.json").read_text())
+    assert (
+        deployed["digest"] == file_digest(folder / "model.gguf")
+        and deployed["digest"] in server.blobs
+    )
+    assert deployed["checkpoint_path"] == best["path"] and deployed["batches"] == [
+        "batch-a",
+        "batch-b",
+    ]
+    created = server.models["training-assets"]
+    assert (
+        created["files"] == {"model.gguf": deployed["digest"]}
+        and "<|im_start|>" in created["template"]
+    )
+
+    # no server: a clear failure, the Modelfile stays ready for `ollama create`
+    gone = {"base_model": tiny, "ollama": OllamaResource(host=server.host, timeout_seconds=5)}
+    failed = deploy.execute_in_process(
+        instance=instance,
+        resources=gone,
+        raise_on_error=False,
+    )
+    assert not failed.success
+    message = str([e.event_specific_data for e in failed.all_events if e.is_step_failure])
+    assert (
+        "no Ollama server answers" in message
+        and "ollama create training-assets -f Modelfile" in message
+    )
+
+    # the next training run is judged against the deployed model, not the base
+    assert job.execute_in_process(
+        run_config=run_config, instance=instance, resources={"base_model": tiny}
+    ).success
+    again = json.loads((workspace / "best_checkpoint.json").read_text())
+    assert again["reference"] == "deployed" and "deployed" in again["scores"]

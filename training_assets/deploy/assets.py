@@ -35,6 +35,7 @@ from training_assets.deploy.modelfile import (
 from training_assets.deploy.ollama_client import OllamaError, OllamaUnreachable, file_digest
 from training_assets.evaluation.measures import generate_answers
 from training_assets.metadata import markdown_table
+from training_assets.training.dataset import chat_prompt_ids
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
@@ -103,13 +104,11 @@ def gguf_export(
     except ExportError as error:
         raise dg.Failure(str(error)) from error
     export_seconds = time.perf_counter() - started
-    prompt = tokenizer.apply_chat_template(
+    prompt = chat_prompt_ids(
+        tokenizer,
         best_checkpoint.get("golden_prompt")
         or [{"role": "user", "content": "What is a GGUF file?"}],
-        tokenize=True,
-        add_generation_prompt=True,
     )
-    prompt = list(prompt["input_ids"] if isinstance(prompt, dict) else prompt)
     reloaded = load_gguf_model(target)
     agreement = logit_agreement(merged, reloaded, prompt, config.outtype)
     if not agreement.ok:

@@ -94,6 +94,12 @@ def render_prompt_and_answer(tokenizer, messages: list[dict]) -> tuple[list[int]
     return prompt_ids, answer_ids
 
 
+def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of a conversation rendered up to the assistant's turn."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
 def tokenize_span(
     tokenizer, span: dict, split: str, max_seq_len: int, counts: DatasetCounts
 ) -> TokenizedExample | None:
