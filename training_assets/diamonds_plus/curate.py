@@ -34,7 +34,7 @@ class CurationInputs:
     spans: pl.DataFrame  # enriched_spans of the batch
     neighbors: list[list[tuple[str, float]]]  # nearest indexed spans (id, cosine)
     known: pl.DataFrame  # id, batch, environment, tags, quality_score, content_hash of others
-    histories: list[list[dict]]
+    histories: Sequence[list[dict]]  # built on demand (threads.ThreadHistories)
     parent_missing: list[bool]
 
 
@@ -80,7 +80,9 @@ def curate(
         row["id"]: row
         for row in inputs.known.select("id", "environment", "tags").iter_rows(named=True)
     }
-    kept_rows, rejected_rows, reasons, before_after = [], [], [], []
+    kept = _FrameBuilder(_schema(spans, {}))
+    rejected = _FrameBuilder(_schema(spans, REJECTED_COLUMNS))
+    reasons, before_after = [], []
     stats: dict[str, EnzymeStats] = {}
 
     def prepared():
@@ -106,15 +108,15 @@ def curate(
         span["quality"] = final_quality(span["quality_score"], outcome.quality_delta, span["if_ok"])
         before_after.append((span["quality_before"], span["quality"]))
         if span["quality"] >= gate:
-            kept_rows.append(span)
+            kept.add(span)
         else:
             reason = f"below_gate ({span['quality']:.1f} < {gate:g})"
-            rejected_rows.append(span | {"reason": reason, "duplicate_of": None})
+            rejected.add(span | {"reason": reason, "duplicate_of": None})
             reasons.append(reason)
 
     for span in spans.filter(pl.col("id").is_in(list(dropped))).iter_rows(named=True):
         verdict = dropped[span["id"]]
-        rejected_rows.append(
+        rejected.add(
             span
             | _enzyme_defaults()
             | {"enzyme_log": [], "quality_before": span["quality_score"]}
@@ -123,16 +125,7 @@ def curate(
         )
         reasons.append(verdict.reason)
 
-    kept = (
-        pl.DataFrame(kept_rows, schema=_schema(spans, {}))
-        if kept_rows
-        else (pl.DataFrame(schema=_schema(spans, {})))
-    )
-    rejected = (
-        pl.DataFrame(rejected_rows, schema=_schema(spans, REJECTED_COLUMNS))
-        if rejected_rows
-        else pl.DataFrame(schema=_schema(spans, REJECTED_COLUMNS))
-    )
+    kept, rejected = kept.frame(), rejected.frame()
     kinds = [
         kind
         for frame in (kept, rejected)
@@ -151,6 +144,27 @@ def curate(
         time.perf_counter() - started,
     )
     return CurationResult(kept, rejected, report, stats)
+
+
+class _FrameBuilder:
+    """Rows → DataFrame a few thousand at a time, so a 50k-span batch never holds all its
+    rows as Python dicts (texts, context turns) at once."""
+
+    def __init__(self, schema: pl.Schema, chunk: int = 2048) -> None:
+        self.schema, self.chunk = schema, chunk
+        self.rows: list[dict] = []
+        self.frames: list[pl.DataFrame] = []
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.chunk:
+            self.frames.append(pl.DataFrame(self.rows, schema=self.schema))
+            self.rows = []
+
+    def frame(self) -> pl.DataFrame:
+        if self.rows or not self.frames:
+            self.frames.append(pl.DataFrame(self.rows, schema=self.schema))
+        return pl.concat(self.frames, rechunk=True)
 
 
 def _enzyme_defaults() -> dict:
