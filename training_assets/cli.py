@@ -109,21 +109,28 @@ def materialize_batches(keys: list[str]) -> list[tuple[str, str, bool]]:
     return outcomes
 
 
-def run_training(ops_config: dict[str, dict]) -> tuple[str, bool]:
-    """Run the training job in this process with per-asset config; (run_id, success)."""
+def run_job(
+    job_name: str, ops_config: dict[str, dict], assets: list[str] | None = None
+) -> tuple[str, bool]:
+    """Run `training_job` or `deploy_job` (or some of its `assets`) in this process."""
     import dagster as dg
 
     instance = _instance()  # sets DAGSTER_HOME before the definitions are imported
-    from training_assets.definitions import training_job_for_execution
+    from training_assets import definitions
 
+    job = {
+        "training_job": definitions.training_job_for_execution,
+        "deploy_job": definitions.deploy_job_for_execution,
+    }[job_name]
     run_config = {
         "execution": {"config": {"in_process": {}}},
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
         "ops": {name: {"config": config} for name, config in ops_config.items() if config},
     }
-    _err("training: dataset → LoRA run → evaluations → best checkpoint ...")
+    _err(f"running {job_name} ...")
+    selection = [dg.AssetKey(name) for name in assets] if assets else None
     with dg.execute_job(
-        dg.reconstructable(training_job_for_execution), instance, run_config=run_config
+        dg.reconstructable(job), instance, run_config=run_config, asset_selection=selection
     ) as result:
         return result.run_id, result.success
 
@@ -138,7 +145,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         "training_dataset": {"max_seq_len": args.max_seq_len} if args.max_seq_len else {},
         "lora_checkpoints": {k: v for k, v in training.items() if v},
     }
-    _, success = run_training(ops)
+    _, success = run_job("training_job", ops)
+    return 0 if success else 1
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    ops = {
+        "gguf_export": {
+            "model_name": args.model_name,
+            "outtype": args.outtype,
+            "export_adapter": args.adapter,
+        },
+        "ollama_modelfile": {"system_prompt": args.system} if args.system is not None else {},
+    }
+    _, success = run_job("deploy_job", ops)
     return 0 if success else 1
 
 
@@ -200,6 +220,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--packing", action="store_true")
     train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     train.set_defaults(run=cmd_train)
+
+    deploy = commands.add_parser(
+        "deploy", help="export the best checkpoint as GGUF, write its Modelfile, push to Ollama"
+    )
+    deploy.add_argument("--model-name", default="training-assets")
+    deploy.add_argument("--outtype", default="f16", choices=("f16", "q8_0"))
+    deploy.add_argument(
+        "--adapter", action="store_true", help="also write the LoRA as adapter.gguf"
+    )
+    deploy.add_argument(
+        "--system", default=None, help="system prompt (default: the template's own)"
+    )
+    deploy.set_defaults(run=cmd_deploy)
 
     demo = commands.add_parser("demo", help="ingest a slice of ShareGPT and run the whole graph")
     demo.add_argument("--conversations", type=int, default=300)

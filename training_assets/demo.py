@@ -93,6 +93,7 @@ def run_demo(conversations: int) -> int:
         "training_dataset.parquet",
         "runs",
         "checkpoint_evals.parquet",
+        "deploy",
     ):
         print(f"    {name + '/':25s} {_size(workspace / name)}")
     if not failed:
@@ -120,11 +121,14 @@ DEMO_TRAINING = {
 }
 
 
+DEMO_DEPLOY = {"gguf_export": {"outtype": "q8_0"}}
+
+
 def _train_demo_model(workspace: Path) -> list[str]:
-    from training_assets.cli import run_training
+    from training_assets.cli import run_job
 
     started = time.perf_counter()
-    run_id, ok = run_training(DEMO_TRAINING)
+    run_id, ok = run_job("training_job", DEMO_TRAINING)
     if not ok:
         print(f"  FAILED training run {run_id} (see its logs in the UI)")
         return ["training"]
@@ -149,6 +153,44 @@ def _train_demo_model(workspace: Path) -> list[str]:
         )
     print(f"    best_checkpoint: {best['checkpoint'] or 'none (every checkpoint regresses)'}")
     print(f"    run folder: {summary['run_dir']}")
+    if best["checkpoint"] is None:
+        return []
+    return _deploy_demo_model(workspace)
+
+
+def _deploy_demo_model(workspace: Path) -> list[str]:
+    """Export and write the Modelfile; push to Ollama only when a server answers."""
+    import os
+
+    from training_assets.cli import run_job
+    from training_assets.deploy.ollama_client import OllamaClient, OllamaUnreachable
+
+    client = OllamaClient(os.environ.get("OLLAMA_HOST", "127.0.0.1:11434"), timeout=5)
+    try:
+        client.version()
+        assets = None
+    except OllamaUnreachable:
+        assets = ["gguf_export", "ollama_modelfile"]
+    run_id, ok = run_job("deploy_job", DEMO_DEPLOY, assets)
+    if not ok:
+        print(f"  FAILED deploy run {run_id} (see its logs in the UI)")
+        return ["deploy"]
+    export = json.loads((workspace / "gguf_export.json").read_text())
+    print(
+        f"  deploy: {export['path']} ({export['bytes'] / 1e6:.0f} MB {export['outtype'].upper()}, "
+        f"{export['export_seconds']:.0f}s, read back with max |Δlogit| {export['logit_max_abs_diff']:.4f})"
+    )
+    print(f"    the exported model answers {export['sample_prompt'][-120:]!r}:")
+    print(f"      {export['sample_answer'][:300]!r}")
+    folder = Path(export["path"]).parent
+    if assets is None:
+        deployed = json.loads((workspace / "deployed_model.json").read_text())
+        print(f"    deployed to Ollama at {deployed['host']} as {deployed['model_name']}")
+    else:
+        print(
+            f"    no Ollama server at {client.base}: ready for "
+            f"`cd {folder} && ollama create {export['model_name']} -f Modelfile`"
+        )
     return []
 
 
