@@ -71,3 +71,23 @@ def test_bad_setting_is_named_not_a_traceback(tmp_path: Path):
     assert result.returncode == 2
     assert "TRAINING_EMBED_BATCH_SIZE must be a positive integer, got 'abc'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_large_batch_runs_in_its_own_process_and_is_recorded(
+    workspace: Path, tmp_path: Path, monkeypatch
+):
+    import dagster as dg
+
+    from training_assets import cli
+    from training_assets.ingestion.landing import land_file
+    from training_assets.partitions import batch_partitions
+
+    source = write_lines(tmp_path / "spans.jsonl", [span(i) for i in range(6)])
+    landed, _ = land_file(source, workspace / "landing")
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
+    monkeypatch.setattr(cli, "ISOLATED_BATCH_SPANS", 1)
+    [(key, run_id, ok)] = cli.materialize_batches(landed.keys)
+    assert ok and key == landed.keys[0]
+    assert instance.get_run_by_id(run_id).tags["dagster/partition"] == key
+    assert (workspace / "diamonds_plus" / f"{key}.parquet").exists()

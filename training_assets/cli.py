@@ -82,30 +82,73 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+# Batches this large run in a fresh (spawned) process: it starts from a clean heap and
+# gives all of it back at the end, so one big batch's leftovers never add to the next
+# one's peak. Smaller ones run here: a child's imports (~8 s) would dominate them.
+ISOLATED_BATCH_SPANS = 10_000
+
+
+def _curation_run(key: str) -> tuple[str, str, bool]:
+    import dagster as dg
+
+    from training_assets.definitions import curation_job_for_execution
+
+    run_config = {
+        "execution": {"config": {"in_process": {}}},
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+    }
+    with dg.execute_job(
+        dg.reconstructable(curation_job_for_execution),
+        _instance(),
+        run_config=run_config,
+        tags={"dagster/partition": key},
+    ) as result:
+        return key, result.run_id, result.success
+
+
+def _curation_run_in_child(key: str, connection) -> None:
+    try:
+        connection.send(_curation_run(key))
+    finally:
+        connection.close()
+
+
+def _isolated_curation_run(key: str) -> tuple[str, str, bool]:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_curation_run_in_child, args=(key, send))
+    child.start()
+    send.close()
+    try:
+        outcome = receive.recv()
+    except EOFError:  # the child died (killed, out of memory) before it could answer
+        outcome = (key, "", False)
+    child.join()
+    return outcome
+
+
 def materialize_batches(keys: list[str]) -> list[tuple[str, str, bool]]:
-    """Run the curation job for each batch in this process; (key, run_id, success) each.
+    """Run the curation job for each batch; (key, run_id, success) each.
 
     `dg.execute_job` with the in-process executor, not `execute_in_process`: the latter
     keeps every step's output in memory for its result object, which for a 50k-span
     batch is several hundred MB of tables nobody reads.
     """
-    import dagster as dg
+    from training_assets.ingestion.landing import find_manifest
+    from training_assets.settings import ensure_workspace
 
-    from training_assets.definitions import curation_job_for_execution
+    _instance()
+    import training_assets.definitions  # noqa: F401 - settings are checked on import, first
 
-    instance = _instance()
-    job = dg.reconstructable(curation_job_for_execution)
-    run_config = {
-        "execution": {"config": {"in_process": {}}},
-        "loggers": {"console": {"config": {"log_level": "INFO"}}},
-    }
+    landing = ensure_workspace() / "landing"
     outcomes = []
     for key in keys:
-        _err(f"materializing batch {key} ...")
-        with dg.execute_job(
-            job, instance, run_config=run_config, tags={"dagster/partition": key}
-        ) as result:
-            outcomes.append((key, result.run_id, result.success))
+        spans = find_manifest(landing, key).batch(key).spans
+        _err(f"materializing batch {key} ({spans} spans) ...")
+        run = _isolated_curation_run if spans >= ISOLATED_BATCH_SPANS else _curation_run
+        outcomes.append(run(key))
     return outcomes
 
 

@@ -30,6 +30,7 @@ def span_embeddings(
         context.log.info(rate_line("embedded", done, total, elapsed))
 
     vectors, stats = model.encode(texts, progress)
+    model.release()
     query, response = vectors[: diamond_spans.height], vectors[diamond_spans.height :]
     frame = pl.DataFrame(
         [

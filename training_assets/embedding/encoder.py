@@ -97,6 +97,18 @@ class Embedder:
             self._model = loaded
         return self._model
 
+    def release(self) -> None:
+        """Drop the loaded model (~300 MB with its runtime buffers); the next encode loads it
+        again. The curation job calls this after a batch's encode, so the steps after it
+        in the same process (enrichment, indexes, diamonds+) do not carry it."""
+        self._model = None
+        import gc
+
+        from training_assets.memory import release_free_heap
+
+        gc.collect()
+        release_free_heap()
+
     @property
     def dimension(self) -> int:
         known = self.cache.dimension(self.fingerprint)
