@@ -12,8 +12,9 @@ a placeholder where an answer had content).
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from training_assets.diamonds_plus.enzymes.base import EnzymeResult
 from training_assets.validation.redaction import redact
@@ -27,12 +28,24 @@ class SecurityEnzyme:
     redact_phone_numbers: bool = False
     name: str = "security-enzyme"
 
+    _scanned: dict = field(default_factory=dict, repr=False)
+
     def _clean(self, text: str | None, kinds: list[str]) -> str | None:
+        """`text` redacted. A turn comes back as context of every later turn of its
+        thread, so results are remembered by a digest of the text (not the text: that
+        would keep a second copy of the batch alive)."""
         if not text:
             return text
-        clean, found = redact(text, self.redact_emails, self.redact_phone_numbers)
-        kinds.extend(found)
-        return clean
+        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        known = self._scanned.get(key)
+        if known is None:
+            clean, found = redact(text, self.redact_emails, self.redact_phone_numbers)
+            known = (clean, tuple(found)) if found else ()
+            self._scanned[key] = known
+        if not known:
+            return text
+        kinds.extend(known[1])
+        return known[0]
 
     def __call__(self, span: dict) -> EnzymeResult:
         kinds: list[str] = []
