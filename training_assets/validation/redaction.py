@@ -28,6 +28,15 @@ from detect_secrets.plugins.base import RegexBasedDetector
 
 # Detectors whose pattern flags something that is not a credential.
 _EXCLUDED_TYPES = {"Public IP (ipv4)"}
+# Every pattern of these detect-secrets types requires a keyword (key, pwd, pw, password,
+# pass, token, secret) or its service's domain; read from their denylists.
+_KEYWORD_TYPES = {
+    "Cloudant Credentials",
+    "IBM COS HMAC Credentials",
+    "IBM Cloud IAM Key",
+    "SoftLayer Credentials",
+}
+_CREDENTIAL_WORD = re.compile(r"(?i)key|pw|pass|token|secret|cloudant|softlayer")
 # Detectors whose first group is a prefix of the token, not the secret itself.
 _WHOLE_MATCH_TYPES = {"GitHub Token", "GitLab Token"}
 _PLACEHOLDER = re.compile(
@@ -45,6 +54,9 @@ class Detector:
     kind: str
     pattern: re.Pattern[str]
     whole_match: bool
+    # True when the pattern can only match text holding a _CREDENTIAL_WORD: such
+    # detectors are skipped for text without one (most text), which halves the scan
+    needs_credential_word: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,7 @@ EXTRA_DETECTORS = (
         "password_assignment",
         re.compile(rf"(?i){_KEYWORD}[\"']?\s*[:=]\s*([\"'])([^\"'\s]{{6,200}})\1"),
         False,
+        True,
     ),
     Detector(
         "password_assignment",
@@ -84,6 +97,7 @@ EXTRA_DETECTORS = (
             r"(?m)^[ \t]*(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY)[A-Z0-9_]*[ \t]*=[ \t]*([^\s\"']{8,})[ \t]*$"
         ),
         False,
+        True,
     ),
 )
 _EMAIL = re.compile(
@@ -103,7 +117,12 @@ def detectors() -> tuple[Detector, ...]:
             continue
         for pattern in plugin_class().denylist:
             found.append(
-                Detector(kind_slug(secret_type), pattern, secret_type in _WHOLE_MATCH_TYPES)
+                Detector(
+                    kind_slug(secret_type),
+                    pattern,
+                    secret_type in _WHOLE_MATCH_TYPES,
+                    secret_type in _KEYWORD_TYPES,
+                )
             )
     return tuple(found) + EXTRA_DETECTORS
 
@@ -151,7 +170,10 @@ def find_pii(text: str, emails: bool, phones: bool, region: str = "US") -> list[
 def find_secrets(text: str, emails: bool = False, phones: bool = False) -> list[Finding]:
     """Non-overlapping credential (and, if asked, PII) spans in `text`, earliest first."""
     findings: list[Finding] = find_pii(text, emails, phones) if emails or phones else []
+    has_credential_word = _CREDENTIAL_WORD.search(text) is not None
     for detector in detectors():
+        if detector.needs_credential_word and not has_credential_word:
+            continue
         for match in detector.pattern.finditer(text):
             start, end = _secret_span(match, detector.whole_match)
             if end <= start or _PLACEHOLDER.search(text, start, end):

@@ -93,11 +93,12 @@ def join_blocks(parts: list[str | Block]) -> str:
 
 @lru_cache(maxsize=512)
 def canonical_language(name: str) -> str:
-    from pygments.lexers import get_lexer_by_name
+    # the class, not an instance: instantiating a Pygments lexer compiles all its regexes
+    from pygments.lexers import find_lexer_class_by_name
     from pygments.util import ClassNotFound
 
     try:
-        return get_lexer_by_name(name.lower()).aliases[0]
+        return find_lexer_class_by_name(name.lower()).aliases[0]
     except ClassNotFound:
         return name.lower()
 
