@@ -112,3 +112,24 @@ def test_a_packed_row_gives_the_same_loss_as_its_examples_apart(tiny_model_dir):
         padded = loss_sum(collate([[0], [1], [2]], ids, prompts, 0, packed=False))
     assert torch.allclose(packed, apart, atol=1e-4)
     assert torch.allclose(padded, apart, atol=1e-4)
+
+
+def test_the_head_only_at_answer_positions_gives_the_full_forward_loss(tiny_model_dir):
+    from training_assets.evaluation.measures import answer_nll
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    ids = [[5, 17, 230, 41, 9, 77], [300, 12, 8, 90]]
+    batch = collate([[0], [1]], ids, [2, 1], 0, packed=False)
+    labels = batch.pop("labels")
+    with torch.no_grad():
+        nll, rows = answer_nll(model, batch, labels)
+        logits = model(**batch, use_cache=False).logits
+        full = torch.nn.functional.cross_entropy(
+            logits[:, :-1].transpose(1, 2),
+            labels[:, 1:],
+            ignore_index=IGNORE_INDEX,
+            reduction="none",
+        )
+    assert rows.tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert torch.allclose(nll.sum(), full.sum(), atol=1e-4)
+    assert torch.allclose(nll[rows == 1].sum(), full[1].sum(), atol=1e-4)

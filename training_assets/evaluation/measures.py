@@ -44,6 +44,38 @@ def autocast_for(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def _split_head(model):
+    """(transformer body, output head) of a causal LM, or None when the head is not a
+    plain projection (soft-capped or scaled logits) and the full forward is needed."""
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = causal.config
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return None
+    body = getattr(causal, causal.base_model_prefix, None)
+    head = causal.get_output_embeddings()
+    return (body, head) if body is not None and head is not None else None
+
+
+def answer_nll(model, inputs: dict[str, torch.Tensor], labels: torch.Tensor):
+    """Negative log-likelihood of every answer token, and the row it belongs to.
+
+    The output head runs only at positions whose next token carries a label: with
+    SmolLM2's 49k-token vocabulary the head and its softmax are a large share of a
+    small model's compute, and prompt tokens (no loss) need neither.
+    """
+    target = labels[:, 1:]
+    keep = target != IGNORE_INDEX
+    rows = keep.nonzero()[:, 0]
+    split = _split_head(model)
+    if split is None:
+        logits = model(**inputs, use_cache=False).logits[:, :-1][keep]
+    else:
+        body, head = split
+        hidden = body(**inputs, use_cache=False).last_hidden_state[:, :-1][keep]
+        logits = head(hidden)
+    return F.cross_entropy(logits.float(), target[keep], reduction="none"), rows
+
+
 @torch.no_grad()
 def example_losses(
     model,
@@ -64,17 +96,13 @@ def example_losses(
         batch = collate([[i] for i in chunk], input_ids, prompt_tokens, pad_id, packed=False)
         labels = batch.pop("labels").to(device)
         with autocast_for(device, autocast_dtype):
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-        target = labels[:, 1:]
-        nll = F.cross_entropy(
-            logits[:, :-1].float().transpose(1, 2),
-            target,
-            ignore_index=IGNORE_INDEX,
-            reduction="none",
+            nll, rows = answer_nll(model, {k: v.to(device) for k, v in batch.items()}, labels)
+        sums = torch.zeros(len(chunk), dtype=torch.float64).index_add_(
+            0, rows.cpu(), nll.double().cpu()
         )
-        counted = (target != IGNORE_INDEX).sum(dim=1)
+        counted = torch.bincount(rows.cpu(), minlength=len(chunk))
         for row, index in enumerate(chunk):
-            results[index] = ExampleLoss(ids[index], float(nll[row].sum()), int(counted[row]))
+            results[index] = ExampleLoss(ids[index], float(sums[row]), int(counted[row]))
     model.train(was_training)
     return [results[i] for i in range(len(ids))]
 

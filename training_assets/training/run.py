@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from training_assets.atomic import write_bytes_atomic, write_json_atomic
 from training_assets.evaluation.measures import (
+    answer_nll,
     autocast_for,
     example_losses,
     generate_answers,
@@ -297,13 +297,10 @@ def _train(run_dir, config, hardware, data, load_model, tokenizer, log, on_step,
         for batch in tensors:
             labels = batch.pop("labels").to(hardware.device)
             with autocast_for(hardware.device, hardware.autocast_dtype):
-                logits = model(**{k: v.to(hardware.device) for k, v in batch.items()}).logits
-            loss = F.cross_entropy(
-                logits[:, :-1].float().transpose(1, 2),
-                labels[:, 1:],
-                ignore_index=IGNORE_INDEX,
-                reduction="sum",
-            ) / max(answer_tokens, 1)
+                nll, _ = answer_nll(
+                    model, {k: v.to(hardware.device) for k, v in batch.items()}, labels
+                )
+            loss = nll.sum() / max(answer_tokens, 1)
             (scaler.scale(loss) if scaler else loss).backward()
             step_loss += float(loss.detach())
         if scaler:
