@@ -76,6 +76,8 @@ def run_demo(conversations: int) -> int:
     print(
         f"  span_index: {index['live']} spans from {len(index['batches'])} batch(es), generation {index['generation']}"
     )
+    if not failed:
+        failed += _train_demo_model(workspace)
     print(f"  workspace: {workspace}")
     for name in (
         "landing",
@@ -90,18 +92,16 @@ def run_demo(conversations: int) -> int:
         "diamonds_plus_rejected",
         "diamonds_plus_report",
         "embedding_cache",
-        "training_dataset.parquet",
+        "training_dataset",
         "runs",
-        "checkpoint_evals.parquet",
+        "checkpoint_evals",
         "deploy",
     ):
         print(f"    {name + '/':25s} {_size(workspace / name)}")
-    if not failed:
-        failed += _train_demo_model(workspace)
     print('  try: .venv/bin/training-assets search "how do I reverse a list in python" -k 5')
     print("  or open the UI: make ui  (http://127.0.0.1:3000)")
     if failed:
-        print(f"  FAILED batches: {', '.join(failed)} (see the run logs in the UI)")
+        print(f"  FAILED: {', '.join(failed)} (see the run logs in the UI)")
         return 1
     return 0
 
@@ -195,5 +195,7 @@ def _deploy_demo_model(workspace: Path) -> list[str]:
 
 
 def _size(path: Path) -> str:
-    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+    """Size of an asset's folder, or of its single file (`<asset>.parquet`, `<asset>.json`)."""
+    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+    total += sum(f.stat().st_size for f in path.parent.glob(f"{path.name}.*") if f.is_file())
     return f"{total / 1e6:8.2f} MB"
