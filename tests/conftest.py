@@ -69,11 +69,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         locate_base_model,
     )
 
-    cache = Path(
-        os.environ.get(
-            "TRAINING_TEST_MODEL_CACHE", Path.home() / ".cache" / "training-assets-tests"
-        )
-    )
+    # converted out of the bundled GGUF once per test session (~5 s), kept in pytest's tmp
+    cache = tmp_path_factory.mktemp("tokenizer-cache")
     tokenizer = load_tokenizer(locate_base_model(BUNDLED_BASE_MODEL), cache)
     folder = tmp_path_factory.mktemp("tiny-llama")
     torch.manual_seed(0)
