@@ -22,7 +22,9 @@ from training_assets.jobs import deploy_job
 def best_checkpoint_sensor(
     context: dg.SensorEvaluationContext, workspace: WorkspaceResource
 ) -> dg.SensorResult:
-    records = context.instance.fetch_materializations(dg.AssetKey("best_checkpoint"), limit=1).records
+    records = context.instance.fetch_materializations(
+        dg.AssetKey("best_checkpoint"), limit=1
+    ).records
     event = records[0] if records else None
     if event is None:
         return dg.SensorResult(skip_reason="best_checkpoint has never been materialized")
