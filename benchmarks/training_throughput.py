@@ -113,9 +113,10 @@ def main() -> int:
         load_tokenizer,
         locate_base_model,
     )
+    from training_assets.evaluation.measures import pad_token_id
     from training_assets.training.config import TrainingConfig
     from training_assets.training.dataset import build_examples
-    from training_assets.training.run import TrainingData, example_set, train_lora
+    from training_assets.training.run import TrainingData, split_set, train_lora
 
     cache = Path(os.environ.get("TRAINING_WORKSPACE", "workspace")).resolve() / "models"
     location = locate_base_model(os.environ.get("TRAINING_BASE_MODEL", BUNDLED_BASE_MODEL))
@@ -126,26 +127,14 @@ def main() -> int:
         tokenizer, sharegpt_spans(args.spans), args.max_seq_len, 0.05, 0.0
     )
 
-    def part(split):
-        return example_set(
-            [
-                {
-                    "id": e.id,
-                    "input_ids": e.input_ids,
-                    "prompt_tokens": e.prompt_tokens,
-                    "answer": "",
-                }
-                for e in examples
-                if e.split == split
-            ]
-        )
-
     data = TrainingData(
-        part("train"), part("validation").head(4), part("golden"), args.max_seq_len, "bench"
+        split_set(examples, "train"),
+        split_set(examples, "validation").head(4),
+        split_set(examples, "golden"),
+        args.max_seq_len,
+        "bench",
     )
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    )
+    pad_id = pad_token_id(tokenizer)
     common = {
         "max_steps": args.steps,
         "batch_size": args.batch_size,

@@ -23,28 +23,19 @@ def test_smollm2_lora_steps_beat_the_base_validation_loss(tmp_path):
     )
     from training_assets.training.config import TrainingConfig
     from training_assets.training.dataset import build_examples
-    from training_assets.training.run import TrainingData, example_set, train_lora
+    from training_assets.training.run import TrainingData, split_set, train_lora
 
     location = locate_base_model(BUNDLED_BASE_MODEL)
     cache = tmp_path / "models"
     tokenizer = load_tokenizer(location, cache)
     examples, _ = build_examples(tokenizer, sharegpt_spans(120), 256, 0.15, 0.05)
 
-    def part(split):
-        rows = [
-            {
-                "id": e.id,
-                "input_ids": e.input_ids,
-                "prompt_tokens": e.prompt_tokens,
-                "answer": e.messages[-1]["content"],
-            }
-            for e in examples
-            if e.split == split
-        ]
-        return example_set(rows)
-
     data = TrainingData(
-        part("train"), part("validation").head(8), part("golden").head(1), 256, "smollm2"
+        split_set(examples, "train"),
+        split_set(examples, "validation").head(8),
+        split_set(examples, "golden").head(1),
+        256,
+        "smollm2",
     )
     config = TrainingConfig(
         max_steps=6,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from training_assets.training.config import TrainingConfig
 from training_assets.training.dataset import build_examples
-from training_assets.training.run import TrainingData, example_set, train_lora
+from training_assets.training.run import TrainingData, split_set, train_lora
 
 TOPICS = ["lists", "dicts", "files", "tests", "loops", "classes", "strings", "sets"]
 
@@ -38,21 +38,12 @@ def qa_spans(count: int = 120) -> list[dict]:
 def tiny_data(tokenizer, count: int = 120, max_seq_len: int = 96) -> TrainingData:
     examples, _ = build_examples(tokenizer, qa_spans(count), max_seq_len, 0.15, 0.08)
 
-    def part(split: str):
-        rows = [
-            {
-                "id": e.id,
-                "input_ids": e.input_ids,
-                "prompt_tokens": e.prompt_tokens,
-                "answer": e.messages[-1]["content"],
-            }
-            for e in examples
-            if e.split == split
-        ]
-        return example_set(rows)
-
     return TrainingData(
-        part("train"), part("validation"), part("golden"), max_seq_len, f"qa{count}"
+        split_set(examples, "train"),
+        split_set(examples, "validation"),
+        split_set(examples, "golden"),
+        max_seq_len,
+        f"qa{count}",
     )
 
 

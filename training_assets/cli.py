@@ -88,19 +88,26 @@ def cmd_search(args: argparse.Namespace) -> int:
 ISOLATED_BATCH_SPANS = 10_000
 
 
+def _in_process_run_config(ops_config: dict[str, dict] | None = None) -> dict:
+    """Run config for `dg.execute_job` in this process, INFO logs, per-asset config."""
+    config = {
+        "execution": {"config": {"in_process": {}}},
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+    }
+    if ops_config:
+        config["ops"] = {name: {"config": c} for name, c in ops_config.items() if c}
+    return config
+
+
 def _curation_run(key: str) -> tuple[str, str, bool]:
     import dagster as dg
 
     from training_assets.definitions import curation_job_for_execution
 
-    run_config = {
-        "execution": {"config": {"in_process": {}}},
-        "loggers": {"console": {"config": {"log_level": "INFO"}}},
-    }
     with dg.execute_job(
         dg.reconstructable(curation_job_for_execution),
         _instance(),
-        run_config=run_config,
+        run_config=_in_process_run_config(),
         tags={"dagster/partition": key},
     ) as result:
         return key, result.run_id, result.success
@@ -165,11 +172,7 @@ def run_job(
         "training_job": definitions.training_job_for_execution,
         "deploy_job": definitions.deploy_job_for_execution,
     }[job_name]
-    run_config = {
-        "execution": {"config": {"in_process": {}}},
-        "loggers": {"console": {"config": {"log_level": "INFO"}}},
-        "ops": {name: {"config": config} for name, config in ops_config.items() if config},
-    }
+    run_config = _in_process_run_config(ops_config)
     _err(f"running {job_name} ...")
     selection = [dg.AssetKey(name) for name in assets] if assets else None
     with dg.execute_job(

@@ -8,7 +8,13 @@ import polars as pl
 
 from resources.base_model import BaseModelResource
 from resources.workspace import WorkspaceResource
-from training_assets.evaluation.measures import chrf, example_losses, generate_answers, token_f1
+from training_assets.evaluation.measures import (
+    chrf,
+    example_losses,
+    generate_answers,
+    pad_token_id,
+    token_f1,
+)
 from training_assets.evaluation.selection import choose_best, model_scores
 from training_assets.metadata import markdown_table
 from training_assets.training.checkpoints import completed_checkpoints, read_state
@@ -138,13 +144,13 @@ def checkpoint_evals(
             subset = example_set(
                 validation.head(run_config["max_eval_examples"] or validation.height).to_dicts()
             )
-            pad = (
-                tokenizer.pad_token_id
-                if tokenizer.pad_token_id is not None
-                else tokenizer.eos_token_id
-            )
             losses = example_losses(
-                model, subset.ids, subset.input_ids, subset.prompt_tokens, pad, device
+                model,
+                subset.ids,
+                subset.input_ids,
+                subset.prompt_tokens,
+                pad_token_id(tokenizer),
+                device,
             )
             state = {"step": -1, "val_examples": [vars(x) for x in losses]}
         rows += _validation_rows(name, state["step"], state["val_examples"])

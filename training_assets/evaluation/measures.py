@@ -76,6 +76,11 @@ def answer_nll(model, inputs: dict[str, torch.Tensor], labels: torch.Tensor):
     return F.cross_entropy(logits.float(), target[keep], reduction="none"), rows
 
 
+def pad_token_id(tokenizer) -> int:
+    """The tokenizer's pad id, or its end-of-sequence id when it has none."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 @torch.no_grad()
 def example_losses(
     model,

@@ -30,6 +30,7 @@ from training_assets.evaluation.measures import (
     example_losses,
     generate_answers,
     mean_loss,
+    pad_token_id,
     perplexity,
 )
 from training_assets.training.batches import collate, packed_batches, padded_batches, real_tokens
@@ -237,9 +238,7 @@ def _train(run_dir, config, hardware, data, load_model, tokenizer, log, on_step,
     model = load_model()
     model.config.use_cache = False
     model = _lora_model(model, config).to(hardware.device)
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    )
+    pad_id = pad_token_id(tokenizer)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
     stream = _BatchStream(data.train, config, data.max_seq_len)
@@ -441,6 +440,22 @@ def _summarize(
     }
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
+
+
+def split_set(examples, split: str) -> ExampleSet:
+    """The `TokenizedExample`s of one split (as `build_examples` returns them) as a set."""
+    return example_set(
+        [
+            {
+                "id": e.id,
+                "input_ids": e.input_ids,
+                "prompt_tokens": e.prompt_tokens,
+                "answer": e.messages[-1]["content"],
+            }
+            for e in examples
+            if e.split == split
+        ]
+    )
 
 
 def example_set(rows: Sequence[dict]) -> ExampleSet:
