@@ -73,7 +73,7 @@ def test_bad_setting_is_named_not_a_traceback(tmp_path: Path):
     assert "Traceback" not in result.stderr
 
 
-def test_a_large_batch_runs_in_its_own_process_and_is_recorded(
+def test_a_large_batch_runs_one_step_per_process_and_is_recorded(
     workspace: Path, tmp_path: Path, monkeypatch
 ):
     import dagster as dg
@@ -91,3 +91,8 @@ def test_a_large_batch_runs_in_its_own_process_and_is_recorded(
     assert ok and key == landed.keys[0]
     assert instance.get_run_by_id(run_id).tags["dagster/partition"] == key
     assert (workspace / "diamonds_plus" / f"{key}.parquet").exists()
+    workers = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED
+    ).records
+    steps = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
+    assert len(workers) == len(steps) >= 5

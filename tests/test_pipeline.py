@@ -114,3 +114,19 @@ def test_unknown_partition_fails_with_a_clear_message(workspace: Path):
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "no landed file with hash 0123456789ab" in str(failure.step_failure_data.error)
+
+
+def test_loading_the_code_location_does_not_import_torch(workspace: Path):
+    """Every step process of a big batch loads the definitions: torch only where it is used."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, training_assets.definitions; "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'sentence_transformers') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

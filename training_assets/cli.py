@@ -82,16 +82,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-# Batches this large run in a fresh (spawned) process: it starts from a clean heap and
-# gives all of it back at the end, so one big batch's leftovers never add to the next
-# one's peak. Smaller ones run here: a child's imports (~8 s) would dominate them.
+# Batches this large run one step per process (Dagster's multiprocess executor, as the UI
+# and `dagster asset materialize` do): each step starts from a clean heap and gives all of
+# it back when it ends, so no step's peak adds to what the steps before it left behind.
+# Smaller ones run in this process: each step's imports (~3 s) would dominate them.
 ISOLATED_BATCH_SPANS = 10_000
 
 
-def _in_process_run_config(ops_config: dict[str, dict] | None = None) -> dict:
-    """Run config for `dg.execute_job` in this process, INFO logs, per-asset config."""
+def _run_config(
+    ops_config: dict[str, dict] | None = None, *, step_per_process: bool = False
+) -> dict:
+    """Run config for `dg.execute_job`: the executor, INFO logs, per-asset config."""
+    executor = {"multiprocess": {"max_concurrent": 1}} if step_per_process else {"in_process": {}}
     config = {
-        "execution": {"config": {"in_process": {}}},
+        "execution": {"config": executor},
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
     }
     if ops_config:
@@ -99,7 +103,7 @@ def _in_process_run_config(ops_config: dict[str, dict] | None = None) -> dict:
     return config
 
 
-def _curation_run(key: str) -> tuple[str, str, bool]:
+def _curation_run(key: str, step_per_process: bool) -> tuple[str, str, bool]:
     import dagster as dg
 
     from training_assets.definitions import curation_job_for_execution
@@ -107,33 +111,10 @@ def _curation_run(key: str) -> tuple[str, str, bool]:
     with dg.execute_job(
         dg.reconstructable(curation_job_for_execution),
         _instance(),
-        run_config=_in_process_run_config(),
+        run_config=_run_config(step_per_process=step_per_process),
         tags={"dagster/partition": key},
     ) as result:
         return key, result.run_id, result.success
-
-
-def _curation_run_in_child(key: str, connection) -> None:
-    try:
-        connection.send(_curation_run(key))
-    finally:
-        connection.close()
-
-
-def _isolated_curation_run(key: str) -> tuple[str, str, bool]:
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_curation_run_in_child, args=(key, send))
-    child.start()
-    send.close()
-    try:
-        outcome = receive.recv()
-    except EOFError:  # the child died (killed, out of memory) before it could answer
-        outcome = (key, "", False)
-    child.join()
-    return outcome
 
 
 def materialize_batches(keys: list[str]) -> list[tuple[str, str, bool]]:
@@ -154,8 +135,7 @@ def materialize_batches(keys: list[str]) -> list[tuple[str, str, bool]]:
     for key in keys:
         spans = find_manifest(landing, key).batch(key).spans
         _err(f"materializing batch {key} ({spans} spans) ...")
-        run = _isolated_curation_run if spans >= ISOLATED_BATCH_SPANS else _curation_run
-        outcomes.append(run(key))
+        outcomes.append(_curation_run(key, step_per_process=spans >= ISOLATED_BATCH_SPANS))
     return outcomes
 
 
@@ -172,7 +152,7 @@ def run_job(
         "training_job": definitions.training_job_for_execution,
         "deploy_job": definitions.deploy_job_for_execution,
     }[job_name]
-    run_config = _in_process_run_config(ops_config)
+    run_config = _run_config(ops_config)
     _err(f"running {job_name} ...")
     selection = [dg.AssetKey(name) for name in assets] if assets else None
     with dg.execute_job(

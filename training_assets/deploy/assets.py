@@ -1,4 +1,7 @@
-"""gguf_export → ollama_modelfile → deployed_model, all in $TRAINING_WORKSPACE/deploy/<model>/."""
+"""gguf_export → ollama_modelfile → deployed_model, all in $TRAINING_WORKSPACE/deploy/<model>/.
+
+torch-based helpers are imported inside the assets: see evaluation/assets.py.
+"""
 
 import time
 from datetime import UTC, datetime
@@ -17,13 +20,6 @@ from training_assets.deploy.gguf_export import (
     export_model,
     hf_metadata,
 )
-from training_assets.deploy.merge import (
-    llama_shape,
-    load_gguf_model,
-    logit_agreement,
-    lora_alpha,
-    merge_checkpoint,
-)
 from training_assets.deploy.modelfile import (
     TemplateError,
     check_template_parity,
@@ -33,7 +29,6 @@ from training_assets.deploy.modelfile import (
     stop_tokens,
 )
 from training_assets.deploy.ollama_client import OllamaError, OllamaUnreachable, file_digest
-from training_assets.evaluation.measures import generate_answers
 from training_assets.metadata import markdown_table
 from training_assets.training.dataset import chat_prompt_ids
 
@@ -61,6 +56,15 @@ def gguf_export(
     workspace: WorkspaceResource,
     best_checkpoint: dict,
 ) -> dg.Output[dict]:
+    from training_assets.deploy.merge import (
+        llama_shape,
+        load_gguf_model,
+        logit_agreement,
+        lora_alpha,
+        merge_checkpoint,
+    )
+    from training_assets.evaluation.measures import generate_answers
+
     if best_checkpoint.get("checkpoint") is None:
         raise dg.Failure(
             "best_checkpoint names no checkpoint (every one regressed): nothing to export"

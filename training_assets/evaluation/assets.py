@@ -1,5 +1,9 @@
 """checkpoint_evals (every checkpoint of the run and the base model, per example) and
-best_checkpoint (the rule in training_assets/evaluation/selection.py)."""
+best_checkpoint (the rule in training_assets/evaluation/selection.py).
+
+torch-based helpers are imported inside the assets, here as in training/ and deploy/: loading
+the code location (and every step process of the curation job) then never pays for torch.
+"""
 
 from pathlib import Path
 
@@ -8,18 +12,8 @@ import polars as pl
 
 from resources.base_model import BaseModelResource
 from resources.workspace import WorkspaceResource
-from training_assets.evaluation.measures import (
-    chrf,
-    example_losses,
-    generate_answers,
-    pad_token_id,
-    token_f1,
-)
 from training_assets.evaluation.selection import choose_best, model_scores
 from training_assets.metadata import markdown_table
-from training_assets.training.checkpoints import completed_checkpoints, read_state
-from training_assets.training.config import resolve_hardware
-from training_assets.training.run import example_set
 
 BASE = "base"
 DEPLOYED = "deployed"
@@ -48,6 +42,8 @@ class CheckpointEvalsConfig(dg.Config):
 def _golden_rows(
     model_name: str, step: int, golden, answers, budget: int, answer_tokens
 ) -> list[dict]:
+    from training_assets.evaluation.measures import chrf, token_f1
+
     return [
         {
             "model": model_name,
@@ -106,6 +102,11 @@ def checkpoint_evals(
     import json
 
     from peft import PeftModel
+
+    from training_assets.evaluation.measures import example_losses, generate_answers, pad_token_id
+    from training_assets.training.checkpoints import completed_checkpoints, read_state
+    from training_assets.training.config import resolve_hardware
+    from training_assets.training.run import example_set
 
     run_dir = Path(lora_checkpoints["run_dir"])
     golden_table = (

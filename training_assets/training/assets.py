@@ -1,8 +1,12 @@
-"""training_dataset (chat examples from every diamonds+ batch) and lora_checkpoints (a run)."""
+"""training_dataset (chat examples from every diamonds+ batch) and lora_checkpoints (a run).
+
+The training loop (torch) is imported inside the assets: see evaluation/assets.py.
+"""
 
 import base64
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import numpy as np
@@ -19,7 +23,9 @@ from training_assets.training.dataset import (
     build_examples,
     length_histogram,
 )
-from training_assets.training.run import TrainingData, TrainingDataError, example_set, train_lora
+
+if TYPE_CHECKING:
+    from training_assets.training.run import TrainingData
 
 diamonds_plus_key = dg.AssetKey("diamonds_plus")
 _SPAN_COLUMNS = ["id", "batch", "system", "this", "if_ok", "context"]
@@ -115,8 +121,10 @@ def training_dataset(
     )
 
 
-def training_data(table: pl.DataFrame, max_seq_len: int) -> TrainingData:
+def training_data(table: pl.DataFrame, max_seq_len: int) -> "TrainingData":
     """The splits of a training_dataset table, and a fingerprint of exactly its tokens."""
+    from training_assets.training.run import TrainingData, example_set
+
     table = table.sort("id")
     digest = hashlib.sha256()
     for example_id, split, ids, cut in table.select(
@@ -151,6 +159,8 @@ def lora_checkpoints(
     workspace: WorkspaceResource,
     training_dataset: pl.DataFrame,
 ) -> dg.Output[dict]:
+    from training_assets.training.run import TrainingDataError, train_lora
+
     max_seq_len = int(training_dataset["tokens"].max() or 1)
     data = training_data(training_dataset, max_seq_len)
     try:

@@ -8,9 +8,12 @@ CPU, bf16 on a GPU without it, a schedule that does not exist) fails at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -81,6 +84,8 @@ class Hardware:
 
 def resolve_hardware(device: str, precision: str) -> Hardware:
     """The device and precision a run will use, or a TrainingConfigError saying why not."""
+    import torch
+
     cuda = torch.cuda.is_available()
     if device == "auto":
         device = "cuda" if cuda else "cpu"
