@@ -180,16 +180,21 @@ def diamond_texts(workspace: Path, keys: list[str]) -> list[str]:
 def prepare_base_tokenizer(workspace: Path) -> float:
     """Convert the base model's tokenizer out of its GGUF file into the fresh workspace,
     outside the timings: a workspace pays this once in its life (~8 s), not per batch,
-    and `workspace/models/` keeps it. Returns the seconds it took."""
-    from training_assets.base_model.locate import (
-        BUNDLED_BASE_MODEL,
-        load_tokenizer,
-        locate_base_model,
-    )
+    and `workspace/models/` keeps it. Returns the seconds it took.
 
+    In a child process, so that transformers' imports do not sit in this process's
+    memory, which the RSS figures count with the run's."""
+    import subprocess
+
+    convert = (
+        "import os, sys; from pathlib import Path; "
+        "from training_assets.base_model.locate import "
+        "BUNDLED_BASE_MODEL, load_tokenizer, locate_base_model; "
+        "model = os.environ.get('TRAINING_BASE_MODEL', BUNDLED_BASE_MODEL); "
+        "load_tokenizer(locate_base_model(model), Path(sys.argv[1]))"
+    )
     started = time.perf_counter()
-    model = os.environ.get("TRAINING_BASE_MODEL", BUNDLED_BASE_MODEL)
-    load_tokenizer(locate_base_model(model), workspace / "models")
+    subprocess.run([sys.executable, "-c", convert, str(workspace / "models")], check=True)
     return time.perf_counter() - started
 
 

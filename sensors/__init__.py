@@ -1,6 +1,7 @@
 """Sensors and schedules of the code location."""
 
 from sensors.best_checkpoint_sensor import best_checkpoint_sensor
+from sensors.disk_rotation_sensor import disk_rotation_sensor
 from sensors.landing_sensor import landing_sensor
 
-__all__ = ["best_checkpoint_sensor", "landing_sensor"]
+__all__ = ["best_checkpoint_sensor", "disk_rotation_sensor", "landing_sensor"]

@@ -142,7 +142,7 @@ def materialize_batches(keys: list[str]) -> list[tuple[str, str, bool]]:
 def run_job(
     job_name: str, ops_config: dict[str, dict], assets: list[str] | None = None
 ) -> tuple[str, bool]:
-    """Run `training_job` or `deploy_job` (or some of its `assets`) in this process."""
+    """Run `training_job`, `deploy_job` (or some of its `assets`) or `rotation_job` here."""
     import dagster as dg
 
     instance = _instance()  # sets DAGSTER_HOME before the definitions are imported
@@ -151,6 +151,7 @@ def run_job(
     job = {
         "training_job": definitions.training_job_for_execution,
         "deploy_job": definitions.deploy_job_for_execution,
+        "rotation_job": definitions.rotation_job_for_execution,
     }[job_name]
     run_config = _run_config(ops_config)
     _err(f"running {job_name} ...")
@@ -197,6 +198,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from training_assets.demo import run_demo
 
     return run_demo(args.conversations)
+
+
+def cmd_workspace(args: argparse.Namespace) -> int:
+    from training_assets.rotation.rotate import rotation_candidates, unfinished_purges
+    from training_assets.rotation.usage import Budget, human, workspace_usage
+
+    root = ensure_workspace()
+    budget = Budget.from_env()
+    usage = workspace_usage(root)
+    width = max(len(name) for name in usage.components)
+    for name, size in sorted(usage.components.items(), key=lambda item: -item[1]):
+        print(f"{name:<{width}}  {human(size):>9}  {size / budget.bytes:6.1%}")
+    print(f"{'total':<{width}}  {human(usage.total):>9}  {usage.share_of(budget):6.1%}")
+    print(
+        f"budget {human(budget.bytes)} (TRAINING_WORKSPACE_BUDGET); rotation above "
+        f"{budget.threshold:.0%}, down to {budget.target:.0%}; "
+        f"{len(rotation_candidates(root))} batch(es) can rotate, "
+        f"{len(unfinished_purges(root))} purge(s) unfinished"
+    )
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    ops = {"rotate_workspace": {"force": args.force, "limit": args.limit}}
+    _, success = run_job("rotation_job", ops)
+    return 0 if success else 1
+
+
+def cmd_kernel_rebuild(args: argparse.Namespace) -> int:
+    from training_assets.atomic import write_json_atomic
+    from training_assets.kernel.files import kernel_path, read_kernel
+    from training_assets.kernel.ledger import LedgerError
+    from training_assets.kernel.rebuild import rebuild_kernel_state
+
+    _instance()
+    from training_assets.definitions import build_resources
+
+    embedder = build_resources()["embedder"].get()
+    try:
+        state = rebuild_kernel_state(Path(args.archive), lambda texts: embedder.encode(texts)[0])
+    except (LedgerError, FileNotFoundError) as exc:
+        _err(f"error: {exc}")
+        return 1
+    root = ensure_workspace()
+    kept = read_kernel(root, state["batch"])
+    same = kept is not None and kept["merkle_root"] == state["merkle_root"]
+    _err(
+        f"{state['batch']}: Merkle root {state['merkle_root']} "
+        + (
+            "matches the kept kernel state"
+            if same
+            else "— no kept kernel state to compare"
+            if kept is None
+            else f"DIFFERS from the kept kernel state ({kept['merkle_root']})"
+        )
+    )
+    if args.write:
+        if kept is not None and not same:
+            _err("error: not writing over a kernel state with a different root")
+            return 1
+        archive = kept.get("archive") if kept else None
+        write_json_atomic(
+            kernel_path(root, state["batch"]), state | ({"archive": archive} if archive else {})
+        )
+    print(json.dumps(state, indent=2, sort_keys=True))
+    return 0 if kept is None or same else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,6 +326,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--system", default=None, help="system prompt (default: the template's own)"
     )
     deploy.set_defaults(run=cmd_deploy)
+
+    workspace = commands.add_parser("workspace", help="disk usage by component, and the budget")
+    workspace.set_defaults(run=cmd_workspace)
+
+    rotate = commands.add_parser(
+        "rotate", help="archive, verify and purge the oldest batches (the rotation job)"
+    )
+    rotate.add_argument("--force", action="store_true", help="rotate whatever the usage")
+    rotate.add_argument("--limit", type=int, default=0, help="at most N batches (0: no limit)")
+    rotate.set_defaults(run=cmd_rotate)
+
+    kernel = commands.add_parser("kernel", help="kernel states")
+    kernel_commands = kernel.add_subparsers(dest="kernel_command", required=True)
+    rebuild = kernel_commands.add_parser(
+        "rebuild", help="recompute a batch's kernel state from its archive; check its Merkle root"
+    )
+    rebuild.add_argument("archive", metavar="ARCHIVE")
+    rebuild.add_argument(
+        "--write", action="store_true", help="replace the kept kernel state (same root only)"
+    )
+    rebuild.set_defaults(run=cmd_kernel_rebuild)
 
     demo = commands.add_parser("demo", help="ingest a slice of ShareGPT and run the whole graph")
     demo.add_argument("--conversations", type=int, default=300)

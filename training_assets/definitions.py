@@ -15,7 +15,7 @@ from resources import (
     OllamaResource,
     WorkspaceResource,
 )
-from sensors import best_checkpoint_sensor, landing_sensor
+from sensors import best_checkpoint_sensor, disk_rotation_sensor, landing_sensor
 from training_assets.deploy.assets import deployed_model, gguf_export, ollama_modelfile
 from training_assets.diamonds_plus.assets import diamonds_plus
 from training_assets.embedding.assets import span_embeddings
@@ -24,6 +24,8 @@ from training_assets.evaluation.assets import best_checkpoint, checkpoint_evals
 from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
 from training_assets.ingestion.assets import raw_spans
 from training_assets.jobs import curation_job, deploy_job, training_job
+from training_assets.kernel.assets import global_kernel_state, kernel_state
+from training_assets.rotation.assets import batch_archive, rotation_job
 from training_assets.settings import ensure_workspace, env_positive_int
 from training_assets.training.assets import lora_checkpoints, training_dataset
 from training_assets.validation.assets import validated_spans
@@ -66,6 +68,9 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
             span_index,
             inverted_index,
             diamonds_plus,
+            kernel_state,
+            global_kernel_state,
+            batch_archive,
             training_dataset,
             lora_checkpoints,
             checkpoint_evals,
@@ -75,8 +80,8 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
             deployed_model,
         ],
         asset_checks=[span_index_recall],
-        jobs=[curation_job, training_job, deploy_job],
-        sensors=[landing_sensor, best_checkpoint_sensor],
+        jobs=[curation_job, training_job, deploy_job, rotation_job],
+        sensors=[landing_sensor, best_checkpoint_sensor, disk_rotation_sensor],
         resources=build_resources(root),
     )
 
@@ -84,14 +89,19 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
 defs = build_definitions()
 
 
+# Reconstructable jobs for `dg.execute_job` (the CLI): built from the environment as it
+# is when the run starts, not when this module was first imported.
 def curation_job_for_execution() -> dg.JobDefinition:
-    """The curation job, reconstructable (`dg.reconstructable`) for `dg.execute_job`."""
-    return defs.resolve_job_def("curation_job")
+    return build_definitions().resolve_job_def("curation_job")
 
 
 def training_job_for_execution() -> dg.JobDefinition:
-    return defs.resolve_job_def("training_job")
+    return build_definitions().resolve_job_def("training_job")
 
 
 def deploy_job_for_execution() -> dg.JobDefinition:
-    return defs.resolve_job_def("deploy_job")
+    return build_definitions().resolve_job_def("deploy_job")
+
+
+def rotation_job_for_execution() -> dg.JobDefinition:
+    return build_definitions().resolve_job_def("rotation_job")

@@ -6,8 +6,8 @@ import dagster as dg
 from training_assets.memory import release_free_heap
 from training_assets.partitions import batch_partitions
 
-DATA_HALF = dg.AssetSelection.groups(
-    "ingestion", "validation", "embedding", "enrichment", "indexing", "diamonds_plus"
+CURATION = dg.AssetSelection.groups(
+    "ingestion", "validation", "embedding", "enrichment", "indexing", "diamonds_plus", "kernel"
 )
 
 
@@ -24,12 +24,12 @@ def release_memory(context: dg.HookContext) -> None:
 
 curation_job = dg.define_asset_job(
     "curation_job",
-    selection=DATA_HALF,
+    selection=CURATION,
     partitions_def=batch_partitions,
     hooks={release_memory},
     description="One batch: raw_spans → diamond_spans/span_quarantine → span_embeddings → "
     "enriched_spans, span_index and inverted_index updated with it, then diamonds_plus "
-    "(+ rejected, + report).",
+    "(+ rejected, + report), then kernel_state and global_kernel_state.",
 )
 
 TRAINING = dg.AssetSelection.groups("training", "evaluation")

@@ -76,5 +76,25 @@ class EmbeddingCache:
         ).fetchone()
         return row[0] if row else None
 
+    def fingerprints(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT fingerprint FROM models")]
+
+    def delete_many(self, keys: Sequence[bytes]) -> int:
+        deleted = 0
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for start in range(0, len(keys), _LOOKUP_CHUNK):
+                chunk = keys[start : start + _LOOKUP_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                deleted += self._db.execute(
+                    f"DELETE FROM vectors WHERE key IN ({marks})", chunk
+                ).rowcount
+        return deleted
+
+    def compact(self) -> None:
+        """Give the pages of deleted entries back to the file system."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.execute("VACUUM")
+
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]

@@ -3,23 +3,12 @@
 import json
 
 import dagster as dg
-import numpy as np
-import polars as pl
 
 from resources.workspace import WorkspaceResource
-from training_assets.atomic import write_json_atomic
 from training_assets.embedding.assets import span_embeddings
 from training_assets.enrichment.assets import enriched_spans
-from training_assets.indexing.hnsw import (
-    HnswParams,
-    SpanIndex,
-    load_span_index,
-    recall_at_k,
-    save_span_index,
-)
-from training_assets.indexing.inverted import batch_postings, remove_postings, write_postings
-from training_assets.indexing.sources import batch_sources, plan_sync
-from training_assets.locks import exclusive_lock
+from training_assets.indexing.hnsw import HnswParams, load_span_index, recall_at_k
+from training_assets.indexing.sync import NothingToIndex, sync_inverted_index, sync_span_index
 
 
 class SpanIndexConfig(dg.Config):
@@ -27,12 +16,6 @@ class SpanIndexConfig(dg.Config):
     ef_construction: int = 200
     ef_search: int = 100
     rebuild_when_deleted_share: float = 0.3
-
-
-def _dimension(sources) -> int | None:
-    for source in sources.values():
-        return pl.read_parquet_schema(source.path)["combined_vec"].size
-    return None
 
 
 @dg.asset(
@@ -45,47 +28,25 @@ def _dimension(sources) -> int | None:
 def span_index(
     context: dg.AssetExecutionContext, config: SpanIndexConfig, workspace: WorkspaceResource
 ) -> dg.MaterializeResult:
-    directory = workspace.span_index_dir
-    params = HnswParams(config.m, config.ef_construction, config.ef_search)
-    with exclusive_lock(directory / ".lock"):
-        sources = batch_sources(workspace.path / "span_embeddings")
-        dimension = _dimension(sources)
-        if dimension is None:
-            raise dg.Failure(
-                "no span_embeddings partition is materialized yet: materialize a batch first"
-            )
-        index = load_span_index(directory, dimension, params)
-        plan = plan_sync(sources, index.batches)
-        removed = sum(index.remove_batch(batch) for batch in plan.remove)
-        if index.deleted > config.rebuild_when_deleted_share * max(1, index.labels.height):
-            context.log.info(
-                f"rebuilding: {index.deleted} of {index.labels.height} entries are deleted"
-            )
-            index = SpanIndex(dimension, params, generation=index.generation)
-            plan = plan_sync(sources, {})
-        added = 0
-        for position, source in enumerate(plan.add, 1):
-            table = pl.read_parquet(source.path, columns=["id", "combined_vec"])
-            added += index.add_batch(
-                source.batch,
-                source.fingerprint,
-                table["id"].to_list(),
-                table["combined_vec"].to_numpy().astype(np.float32, copy=False),
-            )
-            context.log.info(
-                f"indexed batch {position}/{len(plan.add)}: {source.batch} ({table.height} spans)"
-            )
-        if plan.add or plan.remove or not (directory / "manifest.json").exists():
-            save_span_index(index, directory)
+    try:
+        result = sync_span_index(
+            workspace.span_index_dir,
+            workspace.path / "span_embeddings",
+            HnswParams(config.m, config.ef_construction, config.ef_search),
+            config.rebuild_when_deleted_share,
+            context.log.info,
+        )
+    except NothingToIndex as error:
+        raise dg.Failure(str(error)) from error
     return dg.MaterializeResult(
         metadata={
-            "batches": len(index.batches),
-            "live_spans": index.live,
-            "deleted_entries": index.deleted,
-            "added": added,
-            "removed": removed,
-            "generation": index.generation,
-            "path": dg.MetadataValue.path(str(directory)),
+            "batches": result.batches,
+            "live_spans": result.live,
+            "deleted_entries": result.deleted,
+            "added": result.added,
+            "removed": result.removed,
+            "generation": result.generation,
+            "path": dg.MetadataValue.path(str(workspace.span_index_dir)),
         }
     )
 
@@ -113,29 +74,14 @@ def span_index_recall(workspace: WorkspaceResource) -> dg.AssetCheckResult:
 def inverted_index(
     context: dg.AssetExecutionContext, workspace: WorkspaceResource
 ) -> dg.MaterializeResult:
-    directory = workspace.inverted_index_dir
-    with exclusive_lock(directory / ".lock"):
-        state_file = directory / "batches.json"
-        indexed = json.loads(state_file.read_text()) if state_file.exists() else {}
-        plan = plan_sync(batch_sources(workspace.path / "enriched_spans"), indexed)
-        for batch in plan.remove:
-            remove_postings(directory, batch)
-            indexed.pop(batch, None)
-        terms = 0
-        for source in plan.add:
-            postings = batch_postings(
-                pl.read_parquet(source.path, columns=["id", "this", "if_ok", "tags"])
-            )
-            write_postings(directory, source.batch, postings)
-            indexed[source.batch] = source.fingerprint
-            terms += postings.height
-            context.log.info(f"inverted index: {source.batch} ({postings.height} postings)")
-        write_json_atomic(state_file, indexed)
+    result = sync_inverted_index(
+        workspace.inverted_index_dir, workspace.path / "enriched_spans", context.log.info
+    )
     return dg.MaterializeResult(
         metadata={
-            "batches": len(indexed),
-            "postings_added": terms,
-            "removed": len(plan.remove),
-            "path": dg.MetadataValue.path(str(directory)),
+            "batches": result.batches,
+            "postings_added": result.added,
+            "removed": result.removed,
+            "path": dg.MetadataValue.path(str(workspace.inverted_index_dir)),
         }
     )
