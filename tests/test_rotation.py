@@ -20,7 +20,13 @@ from training_assets.kernel.files import archive_record, load_ledger, read_kerne
 from training_assets.kernel.ledger import batch_merkle_root, verify_archive
 from training_assets.kernel.state import global_merkle_root
 from training_assets.rotation.rotate import batch_tables, rotation_candidates
-from training_assets.rotation.usage import LEDGER, BudgetError, parse_size, workspace_usage
+from training_assets.rotation.usage import (
+    LEDGER,
+    BudgetError,
+    parse_size,
+    tree_bytes,
+    workspace_usage,
+)
 
 SHARED = ("How do I read a CSV file with polars?", "Call pl.read_csv(path) to get a DataFrame.")
 FIRST = [
@@ -160,10 +166,11 @@ def test_rotation_archives_verifies_then_purges_the_oldest_batch(curated, monkey
             partition_key=first,
             instance=instance,
             raise_on_error=False,
-            asset_selection=[dg.AssetKey("kernel_state")],
         )
     )
-    assert not again.success  # the archived batch keeps its kernel state as it is
+    assert not again.success  # a rotated batch stays rotated, with a clear reason
+    [failure] = [e for e in again.all_events if e.is_step_failure]
+    assert "was rotated out" in failure.step_failure_data.error.message
 
     capsys.readouterr()
     assert cli.main(["kernel", "rebuild", str(archive)]) == 0
@@ -270,3 +277,23 @@ def test_disk_rotation_sensor_requests_one_run_only_when_needed(curated, monkeyp
     instance.add_run(dg.DagsterRun(job_name="rotation_job", status=dg.DagsterRunStatus.STARTED))
     skipped = evaluate("5")
     assert isinstance(skipped, dg.SkipReason) and "in flight" in skipped.skip_message
+
+
+def test_rotating_every_batch_empties_the_indexes_and_shrinks_the_cache(curated):
+    from training_assets.enrichment.tags import TAXONOMY
+    from training_assets.rotation.rotate import rotate
+    from training_assets.rotation.usage import Budget
+
+    root, keys = curated
+    cache_file = root / "embedding_cache" / "vectors.sqlite"
+    before = tree_bytes(cache_file.parent)
+    rotated = rotate(root, Budget(1), lambda message: None, force=True)
+    assert [r.batch for r in rotated] == keys
+    manifest = json.loads((root / "span_index" / "manifest.json").read_text())
+    assert manifest["batches"] == {} and manifest["live"] == 0
+    assert json.loads((root / "inverted_index" / "batches.json").read_text()) == {}
+    cache = EmbeddingCache(cache_file)
+    assert len(cache) <= len(TAXONOMY)  # only the tag descriptions, which no batch owns
+    cache.close()
+    assert tree_bytes(cache_file.parent) < before / 2
+    assert workspace_usage(root).components[LEDGER] == 0

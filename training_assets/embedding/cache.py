@@ -93,8 +93,8 @@ class EmbeddingCache:
 
     def compact(self) -> None:
         """Give the pages of deleted entries back to the file system."""
+        self._db.execute("VACUUM")  # in WAL mode the smaller file reaches disk at the checkpoint
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.execute("VACUUM")
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]

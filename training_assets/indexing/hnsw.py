@@ -133,6 +133,7 @@ def load_span_index(
 
 def save_span_index(span_index: SpanIndex, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
+    span_index._ensure_index(0)  # an index every batch was purged from is saved empty
     gen = span_index.generation + 1
     with atomic_path(directory / f"index-{gen}.bin") as tmp:
         span_index.index.save_index(str(tmp))

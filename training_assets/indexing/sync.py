@@ -56,6 +56,7 @@ def sync_span_index(
         index = load_span_index(directory, dimension, params)
         plan = plan_sync(sources, index.batches)
         removed = sum(index.remove_batch(batch) for batch in plan.remove)
+        changed = bool(plan.add or plan.remove)
         if index.deleted > rebuild_when_deleted_share * max(1, index.labels.height):
             log(f"rebuilding: {index.deleted} of {index.labels.height} entries are deleted")
             index = SpanIndex(dimension, params, generation=index.generation)
@@ -70,7 +71,7 @@ def sync_span_index(
                 table["combined_vec"].to_numpy().astype(np.float32, copy=False),
             )
             log(f"indexed batch {position}/{len(plan.add)}: {source.batch} ({table.height} spans)")
-        if plan.add or plan.remove or not (directory / "manifest.json").exists():
+        if changed or not (directory / "manifest.json").exists():
             save_span_index(index, directory)
     return IndexSync(
         len(index.batches), added, removed, index.live, index.deleted, index.generation
