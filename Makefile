@@ -40,6 +40,7 @@ bench: setup
 	$(PY) benchmarks/data_half.py --spans 6000
 	$(PY) benchmarks/secrets_labelled.py --per-kind 200
 	$(PY) benchmarks/training_throughput.py --steps 12 --batch-size 4 --max-seq-len 512
+	$(PY) benchmarks/rotation_stream.py --batches 10 --spans-per-batch 2000 --budget 200MB
 
 lint: setup
 	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .

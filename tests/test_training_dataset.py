@@ -90,9 +90,15 @@ def test_packing_fills_rows_without_overflow_and_keeps_every_example():
     assert sorted(i for b in padded for row in b for i in row) == list(range(len(lengths)))
 
 
-def test_a_packed_row_gives_the_same_loss_as_its_examples_apart(tiny_model_dir):
-    """Restarting position ids become a block-diagonal mask: no attention across examples."""
+@pytest.mark.parametrize("attention", ["sdpa", "segment_sdpa"])
+def test_a_packed_row_gives_the_same_loss_as_its_examples_apart(tiny_model_dir, attention):
+    """No attention across packed examples: stock SDPA turns the restarting position ids
+    into a block-diagonal mask; segment_sdpa runs each example on its own."""
+    from training_assets.training.packed_attention import use_segment_attention
+
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    if attention == "segment_sdpa":
+        assert use_segment_attention(model)
     ids = [[5, 17, 230, 41, 9, 77], [300, 12, 8, 90], [44, 45, 46, 47, 48]]
     prompts = [2, 1, 3]
 
@@ -107,7 +113,7 @@ def test_a_packed_row_gives_the_same_loss_as_its_examples_apart(tiny_model_dir):
         )
 
     with torch.no_grad():
-        packed = loss_sum(collate([[0, 1, 2]], ids, prompts, 0, packed=True))
+        packed = loss_sum(collate([[0, 1], [2]], ids, prompts, 0, packed=True))
         apart = sum(loss_sum(collate([[i]], ids, prompts, 0, packed=False)) for i in range(3))
         padded = loss_sum(collate([[0], [1], [2]], ids, prompts, 0, packed=False))
     assert torch.allclose(packed, apart, atol=1e-4)

@@ -4,9 +4,8 @@ sees exactly the batches an uninterrupted one would.
 Padded mode groups examples of similar length (sorted inside windows of 50 batches, then
 the batches shuffled), which wastes far less compute on padding than random batches.
 Packed mode fills rows of `max_seq_len` tokens with several examples (best fit,
-longest first); each example restarts its position ids, and transformers turns
-restarting positions into a block-diagonal causal mask, so packed examples never attend
-to each other.
+longest first) and a micro-batch of such rows becomes one unpadded row with the examples'
+boundaries, so packed examples never attend to each other (packed_attention.py).
 """
 
 from __future__ import annotations
@@ -72,36 +71,48 @@ def collate(
     prompt_tokens: Sequence[int],
     pad_id: int,
     packed: bool,
-) -> dict[str, torch.Tensor]:
-    """Tensors for one micro-batch. Padded: `attention_mask`; packed: `position_ids`."""
-    row_ids, row_labels, row_positions = [], [], []
-    for row in batch:
-        ids, labels, positions = [], [], []
-        for index in row:
+) -> dict[str, torch.Tensor | int]:
+    """Tensors for one micro-batch.
+
+    Padded: one row per example, right-padded, with `attention_mask`. Packed: all the
+    micro-batch's examples back to back in one row, no padding, with `position_ids`
+    restarting at each example and `cu_seq_lens_q/k` (+ `max_length_q/k`) marking the
+    examples, as varlen attention kernels take them (see packed_attention.py).
+    """
+    if packed:
+        examples = [index for row in batch for index in row]
+        ids, labels, positions, bounds = [], [], [], [0]
+        for index in examples:
             tokens = list(input_ids[index])
             ids += tokens
             labels += [IGNORE_INDEX] * prompt_tokens[index] + tokens[prompt_tokens[index] :]
             positions += range(len(tokens))
-        row_ids.append(ids)
-        row_labels.append(labels)
-        row_positions.append(positions)
-    width = max(len(ids) for ids in row_ids)
-    pads = [width - len(ids) for ids in row_ids]
-    out = {
-        "input_ids": torch.tensor(
-            [ids + [pad_id] * p for ids, p in zip(row_ids, pads, strict=True)]
-        ),
+            bounds.append(len(ids))
+        cu_seq_lens = torch.tensor(bounds, dtype=torch.int32)
+        longest = max(len(input_ids[index]) for index in examples)
+        return {
+            "input_ids": torch.tensor([ids]),
+            "labels": torch.tensor([labels]),
+            "position_ids": torch.tensor([positions]),
+            "cu_seq_lens_q": cu_seq_lens,
+            "cu_seq_lens_k": cu_seq_lens,
+            "max_length_q": longest,
+            "max_length_k": longest,
+        }
+    rows = [list(input_ids[row[0]]) for row in batch]
+    width = max(len(ids) for ids in rows)
+    return {
+        "input_ids": torch.tensor([ids + [pad_id] * (width - len(ids)) for ids in rows]),
         "labels": torch.tensor(
-            [lab + [IGNORE_INDEX] * p for lab, p in zip(row_labels, pads, strict=True)]
+            [
+                [IGNORE_INDEX] * prompt_tokens[row[0]]
+                + ids[prompt_tokens[row[0]] :]
+                + [IGNORE_INDEX] * (width - len(ids))
+                for row, ids in zip(batch, rows, strict=True)
+            ]
         ),
+        "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in rows]),
     }
-    if packed:
-        out["position_ids"] = torch.tensor(
-            [pos + list(range(p)) for pos, p in zip(row_positions, pads, strict=True)]
-        )
-    else:
-        out["attention_mask"] = torch.tensor([[1] * (width - p) + [0] * p for p in pads])
-    return out
 
 
 def real_tokens(batch: Batch, lengths: Sequence[int]) -> int:

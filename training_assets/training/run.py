@@ -47,6 +47,7 @@ from training_assets.training.config import (
     resolve_hardware,
 )
 from training_assets.training.dataset import IGNORE_INDEX
+from training_assets.training.packed_attention import use_segment_attention
 
 
 class TrainingDataError(ValueError):
@@ -233,10 +234,16 @@ def _evaluate(model, tokenizer, data: TrainingData, config, hardware: Hardware, 
     return mean_loss(losses), losses
 
 
+def _to(value, device: torch.device):
+    return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
 def _train(run_dir, config, hardware, data, load_model, tokenizer, log, on_step, progress) -> dict:
     torch.manual_seed(config.seed)
     model = load_model()
     model.config.use_cache = False
+    if config.packing and use_segment_attention(model):
+        log("packed batches: attention runs per example (segment_sdpa)")
     model = _lora_model(model, config).to(hardware.device)
     pad_id = pad_token_id(tokenizer)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -296,9 +303,8 @@ def _train(run_dir, config, hardware, data, load_model, tokenizer, log, on_step,
         for batch in tensors:
             labels = batch.pop("labels").to(hardware.device)
             with autocast_for(hardware.device, hardware.autocast_dtype):
-                nll, _ = answer_nll(
-                    model, {k: v.to(hardware.device) for k, v in batch.items()}, labels
-                )
+                inputs = {k: _to(v, hardware.device) for k, v in batch.items()}
+                nll, _ = answer_nll(model, inputs, labels)
             loss = nll.sum() / max(answer_tokens, 1)
             (scaler.scale(loss) if scaler else loss).backward()
             step_loss += float(loss.detach())
