@@ -1,7 +1,9 @@
-"""ConfigurableResources: the workspace, the embedding model, the base LLM and Ollama."""
+"""ConfigurableResources: the workspace, the embedding model, the base LLM, Ollama and the
+feedback store."""
 
 from resources.base_model import BaseModelResource
 from resources.embedder import EmbedderResource
+from resources.feedback import FeedbackResource
 from resources.io_manager import AtomicPolarsParquetIOManager
 from resources.json_io_manager import JsonIOManager
 from resources.ollama import OllamaResource
@@ -11,6 +13,7 @@ __all__ = [
     "AtomicPolarsParquetIOManager",
     "BaseModelResource",
     "EmbedderResource",
+    "FeedbackResource",
     "JsonIOManager",
     "OllamaResource",
     "WorkspaceResource",

@@ -219,3 +219,25 @@ def test_an_export_interrupted_before_marking_lands_nothing_new(tmp_path: Path):
         assert ids == [1] and second.landed_name == first.landed_name
         assert len([p for p in landing.iterdir() if p.is_file()]) == 1
         assert feedback_span(rows[0])["this"] == "question 1"
+
+
+def test_the_cli_records_reports_and_exports(workspace: Path, capsys):
+    from training_assets import cli
+
+    assert cli.main(["feedback", "stats"]) == 2  # no store yet: a clear error
+    assert "no feedback store" in capsys.readouterr().err
+    assert cli.main(["feedback", "init"]) == 0
+    for i, (verdict, score) in enumerate([("positive", "5"), ("negative", "1"), ("positive", "4")]):
+        assert cli.main(["feedback", "record", "--query", f"q{i}", "--response", "a",
+                         "--model-version", "m1", "--feedback", verdict, "--score", score]) == 0  # fmt: skip
+    assert cli.main(["feedback", "record", "--query", "q", "--response", "a",
+                     "--model-version", "m1", "--feedback", "positive", "--score", "9"]) == 2  # fmt: skip
+    capsys.readouterr()
+    assert cli.main(["feedback", "stats"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["overall"]["total"] == 3 and stats["overall"]["satisfaction"] == round(1 / 3, 4)
+    assert cli.main(["feedback", "export"]) == 0
+    [key] = capsys.readouterr().out.split()
+    import dagster as dg
+
+    assert key in dg.DagsterInstance.get().get_dynamic_partitions("batches")

@@ -266,6 +266,61 @@ def cmd_kernel_rebuild(args: argparse.Namespace) -> int:
     return 0 if kept is None or same else 1
 
 
+def _feedback_store(create: bool = False):
+    from training_assets.definitions import build_resources
+
+    return build_resources()["feedback"].open(create=create)
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from training_assets.feedback.analysis import feedback_patterns, feedback_stats
+    from training_assets.feedback.export import export_feedback
+    from training_assets.feedback.store import FeedbackStoreError, Interaction
+    from training_assets.partitions import batch_partitions
+
+    try:
+        store = _feedback_store(create=args.action == "init" or getattr(args, "create", False))
+    except FeedbackStoreError as exc:
+        _err(f"error: {exc}")
+        return 2
+    with store:
+        if args.action == "init":
+            _err(f"feedback store ready at {store.path} (schema {store.schema_version})")
+        elif args.action == "record":
+            try:
+                row_id = store.record(
+                    Interaction(
+                        query=args.query,
+                        response=args.response,
+                        model_version=args.model_version,
+                        feedback=args.feedback,
+                        score=args.score,
+                        intent=args.intent,
+                        confidence=args.confidence,
+                        session=args.session,
+                    )
+                )
+            except ValueError as exc:
+                _err(f"error: {exc}")
+                return 2
+            print(row_id)
+        elif args.action == "stats":
+            rows = list(store.rows())
+            print(json.dumps(feedback_stats(rows, args.period, args.session), indent=2))
+        elif args.action == "patterns":
+            print(json.dumps(feedback_patterns(list(store.rows()), args.min_count), indent=2))
+        elif args.action == "export":
+            landed, ids = export_feedback(store, ensure_workspace() / "landing", args.min_score)
+            if landed is None:
+                _err("nothing new to export")
+                return 0
+            _instance().add_dynamic_partitions(batch_partitions.name, landed.keys)
+            _err(f"exported {len(ids)} interactions as {landed.landed_name}")
+            for key in landed.keys:
+                print(key)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from training_assets.indexing.search import MODES
     from training_assets.ingestion.formats import FORMATS
@@ -347,6 +402,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--write", action="store_true", help="replace the kept kernel state (same root only)"
     )
     rebuild.set_defaults(run=cmd_kernel_rebuild)
+
+    feedback = commands.add_parser("feedback", help="the feedback store")
+    actions = feedback.add_subparsers(dest="action", required=True)
+    actions.add_parser("init", help="create the store (feedback.db in the workspace)")
+    record = actions.add_parser("record", help="record one interaction; prints its id")
+    record.add_argument("--query", required=True)
+    record.add_argument("--response", required=True)
+    record.add_argument("--model-version", required=True)
+    record.add_argument("--feedback", required=True, choices=("positive", "negative", "neutral"))
+    record.add_argument("--score", type=float, help="0–5")
+    record.add_argument("--intent")
+    record.add_argument("--confidence", type=float, help="0–1")
+    record.add_argument("--session")
+    record.add_argument("--create", action="store_true", help="create the store if missing")
+    stats = actions.add_parser("stats", help="satisfaction overall and by model version")
+    stats.add_argument("--period", default="all", choices=("session", "today", "all"))
+    stats.add_argument("--session")
+    patterns = actions.add_parser("patterns", help="intents and traits of good / bad answers")
+    patterns.add_argument("--min-count", type=int, default=5)
+    export = actions.add_parser("export", help="land good interactions as spans; prints keys")
+    export.add_argument("--min-score", type=float, default=3.0)
+    feedback.set_defaults(run=cmd_feedback)
 
     demo = commands.add_parser("demo", help="ingest a slice of ShareGPT and run the whole graph")
     demo.add_argument("--conversations", type=int, default=300)

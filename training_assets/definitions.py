@@ -11,6 +11,7 @@ from resources import (
     AtomicPolarsParquetIOManager,
     BaseModelResource,
     EmbedderResource,
+    FeedbackResource,
     JsonIOManager,
     OllamaResource,
     WorkspaceResource,
@@ -21,6 +22,7 @@ from training_assets.diamonds_plus.assets import diamonds_plus
 from training_assets.embedding.assets import span_embeddings
 from training_assets.enrichment.assets import enriched_spans
 from training_assets.evaluation.assets import best_checkpoint, checkpoint_evals
+from training_assets.feedback.assets import feedback_spans
 from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
 from training_assets.ingestion.assets import raw_spans
 from training_assets.jobs import curation_job, deploy_job, training_job
@@ -48,6 +50,9 @@ def build_resources(root: str | None = None) -> dict[str, object]:
             model=os.environ.get("TRAINING_BASE_MODEL", "bundled:smollm2-135m-instruct"),
             cache_dir=os.path.join(root, "models"),
         ),
+        "feedback": FeedbackResource(
+            path=os.environ.get("TRAINING_FEEDBACK_DB", os.path.join(root, "feedback.db"))
+        ),
         "ollama": OllamaResource(host=os.environ.get("OLLAMA_HOST", "127.0.0.1:11434")),
         "embedder": EmbedderResource(
             model=os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"),
@@ -71,6 +76,7 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
             kernel_state,
             global_kernel_state,
             batch_archive,
+            feedback_spans,
             training_dataset,
             lora_checkpoints,
             checkpoint_evals,
