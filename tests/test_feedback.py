@@ -241,3 +241,92 @@ def test_the_cli_records_reports_and_exports(workspace: Path, capsys):
     import dagster as dg
 
     assert key in dg.DagsterInstance.get().get_dynamic_partitions("batches")
+
+
+def test_prompts_come_from_the_rarest_domains_in_turn():
+    from training_assets.feedback.synthetic import pick_prompts, under_represented_domains
+
+    kernel = {
+        "recommendations": [
+            {"kind": "under_represented_domain", "subject": "law", "count": 3},
+            {"kind": "frequent_rejection_reason", "subject": "invalid_json", "count": 9},
+            {"kind": "under_represented_domain", "subject": "math", "count": 1},
+        ]
+    }
+    domains = under_represented_domains(kernel)
+    assert domains == ["math", "law"]
+    rows = [{"id": f"m{i}", "this": f"integral {i}?", "tags": ["math"]} for i in range(5)]
+    rows += [
+        {"id": f"l{i}", "this": f"contract {i}?", "tags": ["law", "writing"]} for i in range(5)
+    ]
+    rows += [{"id": "dup", "this": "integral 0?", "tags": ["math"]}]
+    rows += [{"id": "w", "this": "poem?", "tags": ["writing"]}]
+    picked = pick_prompts(rows, domains, cap=4, seed=1)
+    assert [p.domain for p in picked] == ["math", "law", "math", "law"]
+    assert len({p.question for p in picked}) == 4
+    assert pick_prompts(rows, domains, cap=4, seed=1) == picked
+    assert len(pick_prompts(rows, domains, cap=100)) == 10  # every distinct question, once
+
+
+def test_synthetic_spans_are_marked_and_near_duplicates_found():
+    import numpy as np
+
+    from training_assets.feedback.synthetic import (
+        SyntheticPrompt,
+        near_duplicates,
+        synthetic_span,
+    )
+
+    span = synthetic_span(
+        SyntheticPrompt("s1", "math", "What is 2+2?"), "4", "run/step-10", 80.0,
+        datetime(2026, 11, 22, tzinfo=UTC),
+    )  # fmt: skip
+    assert span["metadata"] | {} == {
+        "quality_score": 80.0,
+        "origin": "synthetic",
+        "source_span": "s1",
+        "model_version": "run/step-10",
+    }
+    assert span["context"] == {"environment": "math"} and span["id"].startswith("synthetic-")
+    similarity = np.array([[0.99], [0.5]], dtype=np.float32)
+    assert near_duplicates(similarity, 0.95).tolist() == [True, False]
+    assert near_duplicates(np.empty((2, 0), np.float32), 0.95).tolist() == [False, False]
+
+
+def test_low_data_sensor_regenerates_with_a_cooldown_and_retrains_when_enough(
+    workspace: Path, monkeypatch
+):
+    import dagster as dg
+    import polars as pl
+
+    from sensors.low_data_sensor import low_data_sensor
+    from training_assets.definitions import build_definitions
+
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("batches", ["a-000", "b-000"])
+    (workspace / "diamonds_plus").mkdir(parents=True)
+    for batch, rows in (("a-000", 30), ("b-000", 12)):
+        pl.DataFrame({"id": [f"{batch}-{i}" for i in range(rows)]}).write_parquet(
+            workspace / "diamonds_plus" / f"{batch}.parquet"
+        )
+    (workspace / "runs" / "r1").mkdir(parents=True)
+    (workspace / "runs" / "r1" / "summary.json").write_text(json.dumps({"batches": ["a-000"]}))
+    resources = build_definitions(str(workspace)).resources
+
+    def tick(cursor=None):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+        return low_data_sensor(context)
+
+    monkeypatch.setenv("TRAINING_LOW_DATA_THRESHOLD", "20")
+    first = tick()
+    [request] = first.run_requests
+    assert request.job_name == "regeneration_job" and request.tags["fresh_examples"] == "12"
+    again = tick(first.cursor)
+    assert isinstance(again, dg.SkipReason) and "cooldown" in again.skip_message
+    monkeypatch.setenv("TRAINING_REGENERATION_COOLDOWN", "0")
+    assert tick(first.cursor).run_requests[0].job_name == "regeneration_job"
+
+    monkeypatch.setenv("TRAINING_RETRAIN_THRESHOLD", "10")
+    retrain = tick(first.cursor)
+    assert retrain.run_requests[0].job_name == "training_job"
+    assert retrain.run_requests[0].run_key == tick().run_requests[0].run_key  # once per set

@@ -16,16 +16,21 @@ from resources import (
     OllamaResource,
     WorkspaceResource,
 )
-from sensors import best_checkpoint_sensor, disk_rotation_sensor, landing_sensor
+from sensors import (
+    best_checkpoint_sensor,
+    disk_rotation_sensor,
+    landing_sensor,
+    low_data_sensor,
+)
 from training_assets.deploy.assets import deployed_model, gguf_export, ollama_modelfile
 from training_assets.diamonds_plus.assets import diamonds_plus
 from training_assets.embedding.assets import span_embeddings
 from training_assets.enrichment.assets import enriched_spans
 from training_assets.evaluation.assets import best_checkpoint, checkpoint_evals
-from training_assets.feedback.assets import feedback_spans
+from training_assets.feedback.assets import feedback_spans, synthetic_spans
 from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
 from training_assets.ingestion.assets import raw_spans
-from training_assets.jobs import curation_job, deploy_job, training_job
+from training_assets.jobs import curation_job, deploy_job, regeneration_job, training_job
 from training_assets.kernel.assets import global_kernel_state, kernel_state
 from training_assets.rotation.assets import batch_archive, rotation_job
 from training_assets.settings import ensure_workspace, env_positive_int
@@ -77,6 +82,7 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
             global_kernel_state,
             batch_archive,
             feedback_spans,
+            synthetic_spans,
             training_dataset,
             lora_checkpoints,
             checkpoint_evals,
@@ -86,8 +92,8 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
             deployed_model,
         ],
         asset_checks=[span_index_recall],
-        jobs=[curation_job, training_job, deploy_job, rotation_job],
-        sensors=[landing_sensor, best_checkpoint_sensor, disk_rotation_sensor],
+        jobs=[curation_job, training_job, deploy_job, rotation_job, regeneration_job],
+        sensors=[landing_sensor, best_checkpoint_sensor, disk_rotation_sensor, low_data_sensor],
         resources=build_resources(root),
     )
 

@@ -48,3 +48,11 @@ deploy_job = dg.define_asset_job(
     description="best_checkpoint → gguf_export (merge, GGUF, read-back check) → ollama_modelfile "
     "→ deployed_model (push to the Ollama server).",
 )
+
+regeneration_job = dg.define_asset_job(
+    "regeneration_job",
+    selection=dg.AssetSelection.assets("feedback_spans", "synthetic_spans"),
+    description="When fresh training data runs low: export well-rated feedback and generate "
+    "synthetic spans for under-represented domains; both land as new batches, which "
+    "landing_sensor sends through curation.",
+)

@@ -1,11 +1,26 @@
-"""feedback_spans: well-rated interactions from the feedback store, landed as a batch."""
+"""feedback_spans (well-rated interactions) and synthetic_spans (the best model's answers for
+under-represented domains): both land span files and register them as batches.
+
+torch-based helpers are imported inside the assets: see evaluation/assets.py.
+"""
 
 import dagster as dg
 
+from resources.base_model import BaseModelResource
+from resources.embedder import EmbedderResource
 from resources.feedback import FeedbackResource
 from resources.workspace import WorkspaceResource
-from training_assets.feedback.export import DEFAULT_MIN_SCORE, export_feedback
+from training_assets.feedback.export import DEFAULT_MIN_SCORE, export_feedback, land_spans
 from training_assets.feedback.store import FeedbackStoreError
+from training_assets.feedback.synthetic import (
+    DEFAULT_CAP,
+    DEFAULT_NEAR_DUPLICATE,
+    DEFAULT_QUALITY,
+    near_duplicates,
+    pick_prompts,
+    synthetic_span,
+    under_represented_domains,
+)
 from training_assets.partitions import batch_partitions
 
 
@@ -44,3 +59,115 @@ def feedback_spans(
             "min_score": config.min_score,
         }
     )
+
+
+class SyntheticSpansConfig(dg.Config):
+    cap: int = DEFAULT_CAP  # answers generated per run, at most
+    max_new_tokens: int = 192
+    starting_quality: float = DEFAULT_QUALITY
+    near_duplicate_similarity: float = DEFAULT_NEAR_DUPLICATE
+    seed: int = 0
+
+
+@dg.asset(
+    deps=["global_kernel_state", "best_checkpoint"],
+    group_name="feedback",
+    kinds={"pytorch", "hnswlib"},
+    description="The best checkpoint answers questions drawn from the diamonds+ of the domains "
+    "the global kernel state finds under-represented; answers that nearly repeat indexed data "
+    "are dropped, the rest land as spans (origin=synthetic, starting quality 80) and are "
+    "registered as a batch, to face the same validation and gate as any data.",
+)
+def synthetic_spans(
+    context: dg.AssetExecutionContext,
+    config: SyntheticSpansConfig,
+    base_model: BaseModelResource,
+    embedder: EmbedderResource,
+    workspace: WorkspaceResource,
+) -> dg.MaterializeResult:
+    import json
+    import time
+    from datetime import UTC, datetime
+
+    import numpy as np
+    import polars as pl
+    from peft import PeftModel
+
+    from training_assets.embedding.encoder import combine
+    from training_assets.evaluation.measures import generate_answers
+    from training_assets.indexing.hnsw import load_span_index
+    from training_assets.training.config import resolve_hardware
+    from training_assets.training.dataset import chat_prompt_ids
+
+    root = workspace.path
+    best_file, kernel_file = root / "best_checkpoint.json", root / "kernel" / "global.json"
+    if not best_file.exists() or not kernel_file.exists():
+        raise dg.Failure("synthetic_spans needs best_checkpoint and global_kernel_state first")
+    best = json.loads(best_file.read_text())
+    if best.get("path") is None:
+        raise dg.Failure("best_checkpoint names no checkpoint: no model to generate with")
+    domains = under_represented_domains(json.loads(kernel_file.read_text()))
+    tables = [
+        workspace.table_path("diamonds_plus", key)
+        for key in context.instance.get_dynamic_partitions(batch_partitions.name)
+    ]
+    rows = pl.concat(
+        [pl.read_parquet(p, columns=["id", "this", "tags"]) for p in tables if p.exists()]
+        or [pl.DataFrame(schema={"id": pl.String, "this": pl.String, "tags": pl.List(pl.String)})]
+    ).to_dicts()
+    prompts = pick_prompts(rows, domains, config.cap, config.seed)
+    if not prompts:
+        context.log.info(f"no diamonds+ tagged with an under-represented domain ({domains})")
+        return dg.MaterializeResult(metadata={"generated": 0, "domains": domains})
+    tokenizer = base_model.tokenizer()
+    device = resolve_hardware("auto", "auto").device
+    model = PeftModel.from_pretrained(base_model.causal_lm(), best["path"]).to(device)
+    started = time.perf_counter()
+    answers = generate_answers(
+        model,
+        tokenizer,
+        [chat_prompt_ids(tokenizer, [{"role": "user", "content": p.question}]) for p in prompts],
+        config.max_new_tokens,
+        device,
+    )
+    generation_seconds = time.perf_counter() - started
+    texts = [a.text for a in answers]
+    encoder = embedder.get()
+    vectors = combine(encoder.encode([p.question for p in prompts])[0], encoder.encode(texts)[0])
+    manifest = root / "span_index" / "manifest.json"
+    if manifest.exists():
+        index = load_span_index(root / "span_index", json.loads(manifest.read_text())["dimension"])
+        _, similarity = index.search(vectors.astype(np.float32), 1)
+    else:
+        similarity = np.empty((len(prompts), 0), np.float32)
+    dropped = near_duplicates(similarity, config.near_duplicate_similarity)
+    empty = np.array([not t.strip() for t in texts])
+    model_version = f"{best['run_id']}/{best['checkpoint']}"
+    now = datetime.now(UTC)
+    spans = [
+        synthetic_span(p, t, model_version, config.starting_quality, now)
+        for p, t, skip in zip(prompts, texts, dropped | empty, strict=True)
+        if not skip
+    ]
+    metadata = {
+        "generated": len(prompts),
+        "near_duplicates_dropped": int(dropped.sum()),
+        "empty_dropped": int((empty & ~dropped).sum()),
+        "kept": len(spans),
+        "generation_seconds": round(generation_seconds, 1),
+        "spans_per_minute": round(60 * len(prompts) / generation_seconds, 1),
+        "domains": dg.MetadataValue.json(domains),
+        "model_version": model_version,
+    }
+    if spans:
+        landed = land_spans(spans, workspace.landing, f"synthetic-{now:%Y%m%dT%H%M%S}.jsonl")
+        context.instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
+        metadata |= {
+            "landed_file": landed.landed_name,
+            "partitions": dg.MetadataValue.json(landed.keys),
+        }
+    context.log.info(
+        f"{len(prompts)} answers in {generation_seconds:.0f}s; kept {len(spans)}, "
+        f"{int(dropped.sum())} near-duplicates dropped"
+    )
+    return dg.MaterializeResult(metadata=metadata)

@@ -47,12 +47,18 @@ def export_feedback(
     if not rows:
         return None, []
     ids = [row["id"] for row in rows]
-    lines = "".join(
-        json.dumps(feedback_span(row), sort_keys=True, ensure_ascii=False) + "\n" for row in rows
-    )
-    with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / f"feedback-{ids[0]:08d}-{ids[-1]:08d}.jsonl"
-        source.write_text(lines, encoding="utf-8")
-        landed, _ = land_file(source, landing, "spans")
+    spans = [feedback_span(row) for row in rows]
+    landed = land_spans(spans, landing, f"feedback-{ids[0]:08d}-{ids[-1]:08d}.jsonl")
     store.mark_exported(ids, landed.landed_name)
     return landed, ids
+
+
+def land_spans(spans: list[dict], landing: Path, name: str) -> LandedFile:
+    """Write spans as canonical NDJSON and land the file (content-addressed, so the same
+    spans landed twice are one file)."""
+    lines = "".join(json.dumps(span, sort_keys=True, ensure_ascii=False) + "\n" for span in spans)
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / name
+        source.write_text(lines, encoding="utf-8")
+        landed, _ = land_file(source, landing, "spans")
+    return landed

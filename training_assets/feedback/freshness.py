@@ -1,0 +1,29 @@
+"""Fresh training examples: diamonds+ rows of batches no training run has used yet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+
+def trained_batches(runs_dir: Path) -> set[str]:
+    """Batches some finished training run took its dataset from (its summary.json)."""
+    used: set[str] = set()
+    for summary in runs_dir.glob("*/summary.json"):
+        used.update(json.loads(summary.read_text()).get("batches") or [])
+    return used
+
+
+def fresh_examples(root: Path, batches: Iterable[str]) -> tuple[int, list[str]]:
+    """(diamonds+ rows in batches not yet trained on, those batches)."""
+    used = trained_batches(root / "runs")
+    fresh, count = [], 0
+    for batch in sorted(set(batches) - used):
+        path = root / "diamonds_plus" / f"{batch}.parquet"
+        if path.exists():
+            count += pl.scan_parquet(path).select(pl.len()).collect().item()
+            fresh.append(batch)
+    return count, fresh
