@@ -63,7 +63,7 @@ def feedback_spans(
 
 class SyntheticSpansConfig(dg.Config):
     cap: int = DEFAULT_CAP  # answers generated per run, at most
-    max_new_tokens: int = 192
+    max_new_tokens: int = 256
     starting_quality: float = DEFAULT_QUALITY
     near_duplicate_similarity: float = DEFAULT_NEAR_DUPLICATE
     seed: int = 0
@@ -74,8 +74,8 @@ class SyntheticSpansConfig(dg.Config):
     group_name="feedback",
     kinds={"pytorch", "hnswlib"},
     description="The best checkpoint answers questions drawn from the diamonds+ of the domains "
-    "the global kernel state finds under-represented; answers that nearly repeat indexed data "
-    "are dropped, the rest land as spans (origin=synthetic, starting quality 80) and are "
+    "the global kernel state finds under-represented; answers cut off at max_new_tokens or "
+    "nearly repeating indexed data are dropped, the rest land as spans (origin=synthetic, starting quality 80) and are "
     "registered as a batch, to face the same validation and gate as any data.",
 )
 def synthetic_spans(
@@ -141,18 +141,19 @@ def synthetic_spans(
     else:
         similarity = np.empty((len(prompts), 0), np.float32)
     dropped = near_duplicates(similarity, config.near_duplicate_similarity)
-    empty = np.array([not t.strip() for t in texts])
+    # an answer cut off at max_new_tokens is not one to learn from
+    unfinished = np.array([not a.stopped or not a.text.strip() for a in answers])
     model_version = f"{best['run_id']}/{best['checkpoint']}"
     now = datetime.now(UTC)
     spans = [
         synthetic_span(p, t, model_version, config.starting_quality, now)
-        for p, t, skip in zip(prompts, texts, dropped | empty, strict=True)
+        for p, t, skip in zip(prompts, texts, dropped | unfinished, strict=True)
         if not skip
     ]
     metadata = {
         "generated": len(prompts),
         "near_duplicates_dropped": int(dropped.sum()),
-        "empty_dropped": int((empty & ~dropped).sum()),
+        "unfinished_dropped": int((unfinished & ~dropped).sum()),
         "kept": len(spans),
         "generation_seconds": round(generation_seconds, 1),
         "spans_per_minute": round(60 * len(prompts) / generation_seconds, 1),
