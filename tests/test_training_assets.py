@@ -21,8 +21,10 @@ from training_assets.partitions import batch_partitions
 def _write_diamonds_plus(workspace: Path, batch: str, spans: list[dict]) -> None:
     folder = workspace / "diamonds_plus"
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{**s, "batch": batch} for s in spans]
+    rows = [{**s, "batch": batch, "tags": ["math"] if i % 4 == 0 else ["programming"]}
+            for i, s in enumerate(spans)]  # fmt: skip
     schema = {
+        "tags": pl.List(pl.String),
         "id": pl.String,
         "batch": pl.String,
         "system": pl.String,
@@ -140,3 +142,64 @@ def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
     ).success
     again = json.loads((workspace / "best_checkpoint.json").read_text())
     assert again["reference"] == "deployed" and "deployed" in again["scores"]
+
+
+def test_synthetic_spans_answer_rare_domains_with_the_best_checkpoint(
+    workspace: Path, tiny_model_dir: Path
+):
+    """Runs after a training run exists: regeneration's synthetic half on the tiny model."""
+    from training_assets.feedback.assets import synthetic_spans
+
+    instance = dg.DagsterInstance.get()
+    spans = qa_spans(80)
+    _write_diamonds_plus(workspace, "batch-a", spans)
+    instance.add_dynamic_partitions(batch_partitions.name, ["batch-a"])
+    defs = build_definitions(str(workspace))
+    tiny = BaseModelResource(model=str(tiny_model_dir), cache_dir=str(workspace / "models"))
+    assert (
+        defs.resolve_job_def("training_job")
+        .execute_in_process(
+            run_config={
+                "ops": {
+                    "training_dataset": {"config": {"max_seq_len": 96}},
+                    "lora_checkpoints": {"config": {"max_steps": 2, "checkpoint_every": 2}},
+                    "checkpoint_evals": {"config": {"max_golden_examples": 2, "max_new_tokens": 4}},
+                    "best_checkpoint": {"config": {"chrf_tolerance": 100.0, "stop_tolerance": 1.0}},
+                }
+            },
+            instance=instance,
+            resources={"base_model": tiny},
+        )
+        .success
+    )
+    (workspace / "kernel").mkdir()
+    (workspace / "kernel" / "global.json").write_text(
+        json.dumps(
+            {
+                "recommendations": [
+                    {"kind": "under_represented_domain", "subject": "math", "count": 20}
+                ]
+            }
+        )
+    )
+    resources = dict(defs.resources) | {"base_model": tiny}
+    result = dg.materialize(
+        [synthetic_spans],
+        instance=instance,
+        resources=resources,
+        run_config={"ops": {"synthetic_spans": {"config": {"cap": 6, "max_new_tokens": 12}}}},
+    )
+    assert result.success
+    meta = {
+        k: v.value
+        for k, v in result.asset_materializations_for_node("synthetic_spans")[0].metadata.items()
+    }
+    assert meta["generated"] == 6 and meta["domains"] == ["math"]
+    assert meta["kept"] + meta["near_duplicates_dropped"] + meta["unfinished_dropped"] == 6
+    landed = sorted((workspace / "landing").glob("synthetic_*.jsonl"))
+    assert len(landed) == (1 if meta["kept"] else 0)
+    for path in landed:
+        for line in path.read_text().splitlines():
+            span = json.loads(line)
+            assert span["metadata"]["origin"] == "synthetic"
+            assert span["metadata"]["quality_score"] == 80.0

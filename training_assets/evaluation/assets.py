@@ -17,6 +17,20 @@ from training_assets.metadata import markdown_table
 
 BASE = "base"
 DEPLOYED = "deployed"
+# Explicit, so that a column with no value yet (no golden set on small data) keeps its type.
+EVAL_SCHEMA = {
+    "model": pl.String,
+    "step": pl.Int64,
+    "split": pl.String,
+    "example_id": pl.String,
+    "loss_sum": pl.Float64,
+    "tokens": pl.Int64,
+    "generation": pl.String,
+    "chrf": pl.Float64,
+    "token_f1": pl.Float64,
+    "stopped": pl.Boolean,
+    "expected_stop": pl.Boolean,
+}
 
 
 def deployed_checkpoint(root: Path, run_checkpoints: list[Path]) -> Path | None:
@@ -162,7 +176,9 @@ def checkpoint_evals(
             name, state["step"], golden, answers, config.max_new_tokens, answer_tokens
         )
         context.log.info(f"{name}: {len(answers)} golden answers")
-    table = pl.DataFrame(rows).with_columns(pl.lit(lora_checkpoints["run_id"]).alias("run_id"))
+    table = pl.DataFrame(rows, schema=EVAL_SCHEMA).with_columns(
+        pl.lit(lora_checkpoints["run_id"]).alias("run_id")
+    )
     scores = model_scores(table)
     return dg.Output(
         table,
