@@ -34,7 +34,8 @@ class UsageSampler:
 
         self._usage = workspace_usage
         self.root = root
-        self.peak = 0
+        self.phase = "curation"
+        self.peaks: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
         self._thread.start()
@@ -42,8 +43,13 @@ class UsageSampler:
     def _run(self, interval: float) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(OSError):  # a file went away mid-walk
-                self.peak = max(self.peak, self._usage(self.root).total)
+                total = self._usage(self.root).total
+                self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), total)
             self._stop.wait(interval)
+
+    @property
+    def peak(self) -> int:
+        return max(self.peaks.values(), default=0)
 
     def stop(self) -> None:
         self._stop.set()
@@ -114,7 +120,9 @@ def main() -> int:
         rotated_seconds = None
         if isinstance(decision, dg.SensorResult) and decision.run_requests:
             began = time.perf_counter()
+            sampler.phase = "rotation"
             _, ok = run_job("rotation_job", {})
+            sampler.phase = "curation"
             rotated_seconds = time.perf_counter() - began
             if not ok:
                 raise RuntimeError("rotation_job failed")
@@ -156,6 +164,7 @@ def main() -> int:
         "spans": sum(r["spans"] for r in rows),
         "seconds": round(time.perf_counter() - started, 1),
         "peak_workspace_bytes": sampler.peak,
+        "peak_workspace_bytes_by_phase": sampler.peaks,
         "largest_batch_bytes": largest_batch,
         "peak_within_budget_plus_one_batch": sampler.peak <= budget.bytes + largest_batch,
         "rotations": len(rotations),

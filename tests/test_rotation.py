@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -295,5 +296,8 @@ def test_rotating_every_batch_empties_the_indexes_and_shrinks_the_cache(curated)
     cache = EmbeddingCache(cache_file)
     assert len(cache) <= len(TAXONOMY)  # only the tag descriptions, which no batch owns
     cache.close()
-    assert tree_bytes(cache_file.parent) < before / 2
+    assert tree_bytes(cache_file.parent) < before
+    db = sqlite3.connect(cache_file)
+    assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0  # the pages went back
+    db.close()
     assert workspace_usage(root).components[LEDGER] == 0

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS models (
 );
 """
 _LOOKUP_CHUNK = 900
+_WAL_LIMIT_BYTES = 8 * 1024 * 1024  # the WAL file is cut back to this after a checkpoint
 
 
 def cache_key(model_fingerprint: str, text: str) -> bytes:
@@ -39,7 +40,11 @@ class EmbeddingCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, timeout=120, isolation_level=None)
+        # Set before the first table exists (ignored after): deleted entries' pages can then
+        # be given back in place, without VACUUM's full temporary copy of the file.
+        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
@@ -92,8 +97,16 @@ class EmbeddingCache:
         return deleted
 
     def compact(self) -> None:
-        """Give the pages of deleted entries back to the file system."""
-        self._db.execute("VACUUM")  # in WAL mode the smaller file reaches disk at the checkpoint
+        """Give the pages of deleted entries back to the file system.
+
+        Incremental when the cache was created with auto_vacuum (every cache this code
+        creates); a cache from before that needs one full VACUUM, which briefly takes as
+        much space again as the file."""
+        if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            self._db.execute("PRAGMA incremental_vacuum")
+        else:
+            self._db.execute("VACUUM")
+        # in WAL mode the smaller file reaches disk at the checkpoint
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def __len__(self) -> int:
