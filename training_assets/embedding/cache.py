@@ -103,7 +103,7 @@ class EmbeddingCache:
         creates); a cache from before that needs one full VACUUM, which briefly takes as
         much space again as the file."""
         if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
-            self._db.execute("PRAGMA incremental_vacuum")
+            self._db.executescript("PRAGMA incremental_vacuum;")  # steps it to the end
         else:
             self._db.execute("VACUUM")
         # in WAL mode the smaller file reaches disk at the checkpoint
