@@ -41,6 +41,7 @@ bench: setup
 	$(PY) benchmarks/secrets_labelled.py --per-kind 200
 	$(PY) benchmarks/training_throughput.py --steps 12 --batch-size 4 --max-seq-len 512
 	$(PY) benchmarks/rotation_stream.py --batches 10 --spans-per-batch 2000 --budget 200MB
+	$(PY) benchmarks/feedback_loop.py --records 2000 --synthetic 16
 
 lint: setup
 	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .

@@ -140,7 +140,10 @@ def main() -> int:
             f"| {row['writers']} | {row['records']} | {row['per_second']} | {row['lost']} |",
             file=sys.stderr,
         )
-    if args.synthetic:
+    if args.synthetic and not (root / "best_checkpoint.json").exists():
+        print("no trained model in the workspace: run `make demo` first; regeneration skipped",
+              file=sys.stderr)  # fmt: skip
+    elif args.synthetic:
         report["regeneration"] = regeneration(root, args.synthetic)
         print(json.dumps(report["regeneration"], indent=2), file=sys.stderr)
     out = Path(__file__).parent / "results" / f"feedback_loop-{report['date']}.json"
