@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -301,3 +302,41 @@ def test_rotating_every_batch_empties_the_indexes_and_shrinks_the_cache(curated)
     assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0  # the pages went back
     db.close()
     assert workspace_usage(root).components[LEDGER] == 0
+
+
+def test_nightly_schedule_curates_new_and_stale_batches_and_skips_rotated_ones(
+    curated, monkeypatch
+):
+    from sensors.schedules import nightly_curation_schedule, weekly_retrain_schedule
+    from training_assets import versions
+    from training_assets.definitions import build_definitions
+    from training_assets.rotation.rotate import rotate
+    from training_assets.rotation.usage import Budget
+
+    root, (first, second) = curated
+    instance = dg.DagsterInstance.get()
+    resources = build_definitions(str(root)).resources
+
+    def evaluate():
+        context = dg.build_schedule_context(instance=instance, resources=resources)
+        return nightly_curation_schedule(context)
+
+    assert isinstance(evaluate(), dg.SkipReason)  # both curated under the current version
+    instance.add_dynamic_partitions("batches", ["never-curated-000"])
+    [new] = evaluate()
+    assert new.partition_key == "never-curated-000" and new.tags["training-assets/why"] == "new"
+
+    monkeypatch.setattr(versions, "CURATION_LOGIC_VERSION", "next")
+    due = {r.partition_key: r.tags["training-assets/why"] for r in evaluate()}
+    assert due[first].startswith("stale (") and due[second].startswith("stale (")
+    assert len({r.run_key for r in evaluate()}) == 3
+
+    rotate(root, Budget(1), lambda message: None, force=True, limit=1)
+    assert first not in {r.partition_key for r in evaluate()}
+
+    weekly = weekly_retrain_schedule(
+        dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 11, 22, 4, tzinfo=UTC)
+        )
+    )
+    assert weekly.run_key == "weekly:2026-11-22"

@@ -21,6 +21,8 @@ from sensors import (
     disk_rotation_sensor,
     landing_sensor,
     low_data_sensor,
+    nightly_curation_schedule,
+    weekly_retrain_schedule,
 )
 from training_assets.deploy.assets import deployed_model, gguf_export, ollama_modelfile
 from training_assets.diamonds_plus.assets import diamonds_plus
@@ -94,6 +96,7 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
         asset_checks=[span_index_recall],
         jobs=[curation_job, training_job, deploy_job, rotation_job, regeneration_job],
         sensors=[landing_sensor, best_checkpoint_sensor, disk_rotation_sensor, low_data_sensor],
+        schedules=[nightly_curation_schedule, weekly_retrain_schedule],
         resources=build_resources(root),
     )
 

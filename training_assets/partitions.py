@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from training_assets.versions import curation_code_version
+
 batch_partitions = dg.DynamicPartitionsDefinition(name="batches")
 # One run per batch: a batch is the unit of landing, validation and purge.
 per_batch_backfill = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
@@ -15,6 +17,7 @@ def batch_table_asset(*, group_name: str, kinds: set[str], description: str, **k
         group_name=group_name,
         kinds=kinds,
         io_manager_key="parquet_io_manager",
+        code_version=curation_code_version(),
         description=description,
         **kwargs,
     )

@@ -20,6 +20,7 @@ from training_assets.indexing.hnsw import load_span_index
 from training_assets.locks import exclusive_lock
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_partitions, per_batch_backfill
+from training_assets.versions import curation_code_version
 
 ENZYME_NAMES = ("semantic-enricher", "syntax-optimizer", "context-preserver", "security-enzyme")
 
@@ -55,17 +56,20 @@ def build_enzymes(config: DiamondsPlusConfig, base_model: BaseModelResource) -> 
 @dg.multi_asset(
     outs={
         "diamonds_plus": dg.AssetOut(
+            code_version=curation_code_version(),
             io_manager_key="parquet_io_manager",
             kinds={"polars", "parquet"},
             description="Training-grade spans of the batch: deduplicated, through the enzymes, "
             "re-scored (training_assets/diamonds_plus/scoring.py) and at or above the gate.",
         ),
         "diamonds_plus_rejected": dg.AssetOut(
+            code_version=curation_code_version(),
             io_manager_key="parquet_io_manager",
             kinds={"polars", "parquet"},
             description="Spans the gate or dedup turned away, with `reason` and `duplicate_of`.",
         ),
         "diamonds_plus_report": dg.AssetOut(
+            code_version=curation_code_version(),
             io_manager_key="json_io_manager",
             kinds={"json"},
             description="Counts of the batch's curation: kept, rejected by reason, enzymes, "

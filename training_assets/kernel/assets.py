@@ -25,6 +25,7 @@ from training_assets.kernel.state import (
 )
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_partitions, per_batch_backfill
+from training_assets.versions import curation_code_version
 
 
 class KernelStateConfig(dg.Config):
@@ -62,6 +63,7 @@ def _recommendations_table(advice: list[dict]) -> dg.MarkdownMetadataValue:
     partitions_def=batch_partitions,
     backfill_policy=per_batch_backfill,
     deps=["diamonds_plus", "span_embeddings", "span_quarantine"],
+    code_version=curation_code_version(),
     group_name="kernel",
     kinds={"hnswlib", "json"},
     description="The batch's durable knowledge: patterns (clusters of similar spans), "

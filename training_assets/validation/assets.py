@@ -11,6 +11,7 @@ from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_partitions, per_batch_backfill
 from training_assets.validation.rules import DEFAULT_MIN_QUALITY
 from training_assets.validation.split import split_diamonds
+from training_assets.versions import curation_code_version
 
 
 class DiamondConfig(dg.Config):
@@ -39,12 +40,14 @@ def accounting_problems(
 @dg.multi_asset(
     outs={
         "diamond_spans": dg.AssetOut(
+            code_version=curation_code_version(),
             group_name="validation",
             kinds={"polars", "parquet"},
             io_manager_key="parquet_io_manager",
             description="Completed, schema-valid spans with quality ≥ threshold; timestamps in UTC.",
         ),
         "span_quarantine": dg.AssetOut(
+            code_version=curation_code_version(),
             group_name="validation",
             kinds={"polars", "parquet"},
             io_manager_key="parquet_io_manager",
