@@ -96,3 +96,31 @@ def test_a_large_batch_runs_one_step_per_process_and_is_recorded(
     ).records
     steps = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
     assert len(workers) == len(steps) >= 5
+
+
+def test_a_partition_range_backfills_exactly_those_batches_then_stale_the_rest(
+    workspace: Path, tmp_path: Path, capsys
+):
+    import dagster as dg
+
+    from training_assets import cli
+    from training_assets.ingestion.landing import land_file
+    from training_assets.partitions import batch_partitions
+
+    instance = dg.DagsterInstance.get()
+    keys = []
+    for n in range(3):
+        source = write_lines(tmp_path / f"part{n}.jsonl", [span(10 * n + i) for i in range(3)])
+        landed, _ = land_file(source, workspace / "landing")
+        instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
+        keys += landed.keys
+
+    assert cli.main(["materialize", "--partition-range", f"{keys[2]}...{keys[0]}"]) == 2
+    assert "the range is empty" in capsys.readouterr().err
+    assert cli.main(["materialize", "--partition-range", f"{keys[0]}...{keys[1]}"]) == 0
+    curated = {p.stem for p in (workspace / "diamonds_plus").glob("*.parquet")}
+    assert curated == set(keys[:2])
+
+    assert cli.main(["materialize", "--stale"]) == 0  # only the batch never curated
+    runs = instance.get_run_records(dg.RunsFilter(job_name="curation_job"))
+    assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == sorted(keys)

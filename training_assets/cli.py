@@ -190,7 +190,28 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    outcomes = materialize_batches(args.partition)
+    from training_assets.partitions import batch_partitions, keys_in_range
+
+    keys = list(args.partition or [])
+    if args.partition_range or args.stale:
+        registered = _instance().get_dynamic_partitions(batch_partitions.name)
+        if args.partition_range:
+            try:
+                keys += keys_in_range(registered, args.partition_range)
+            except ValueError as exc:
+                _err(f"error: {exc}")
+                return 2
+        if args.stale:
+            from sensors.schedules import batches_to_curate
+            from training_assets.versions import curation_code_version
+
+            due = batches_to_curate(_instance(), ensure_workspace(), curation_code_version())
+            keys += [key for key in registered if key in due]
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        _err("nothing to materialize")
+        return 0
+    outcomes = materialize_batches(keys)
     return 0 if all(ok for _, _, ok in outcomes) else 1
 
 
@@ -357,7 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
     materialize = commands.add_parser(
         "materialize", help="run the curation job for batches, in this process"
     )
-    materialize.add_argument("--partition", action="append", required=True, metavar="KEY")
+    chosen = materialize.add_argument_group("batches (any mix)")
+    chosen.add_argument("--partition", action="append", metavar="KEY")
+    chosen.add_argument(
+        "--partition-range",
+        metavar="START...END",
+        help="every batch registered from START to END, both included (a backfill)",
+    )
+    chosen.add_argument(
+        "--stale",
+        action="store_true",
+        help="every batch never curated or curated under another code version",
+    )
     materialize.set_defaults(run=cmd_materialize)
 
     train = commands.add_parser(

@@ -9,6 +9,20 @@ batch_partitions = dg.DynamicPartitionsDefinition(name="batches")
 per_batch_backfill = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
+def keys_in_range(keys: list[str], spec: str) -> list[str]:
+    """The batches of `START...END`, both included, in the order they were registered."""
+    start, sep, end = spec.partition("...")
+    if not sep or not start or not end:
+        raise ValueError(f"a partition range is START...END, got {spec!r}")
+    missing = [key for key in (start, end) if key not in keys]
+    if missing:
+        raise ValueError(f"no batch partition {missing[0]!r}")
+    first, last = keys.index(start), keys.index(end)
+    if last < first:
+        raise ValueError(f"{end} was registered before {start}: the range is empty")
+    return keys[first : last + 1]
+
+
 def batch_table_asset(*, group_name: str, kinds: set[str], description: str, **kwargs):
     """@asset for a per-batch table: batch partitions, one run per batch, Parquet storage."""
     return dg.asset(
