@@ -42,6 +42,7 @@ bench: setup
 	$(PY) benchmarks/training_throughput.py --steps 12 --batch-size 4 --max-seq-len 512
 	$(PY) benchmarks/rotation_stream.py --batches 10 --spans-per-batch 2000 --budget 200MB
 	$(PY) benchmarks/feedback_loop.py --records 2000 --synthetic 16
+	$(PY) benchmarks/instance_storage.py --spans 500 --repeats 3
 
 lint: setup
 	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .

@@ -3,74 +3,29 @@ test in a temporary folder: a batch's curation run recorded in Postgres."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from postgres_server import PG_BIN, postgres_server
 
 from tests.conftest import span, write_lines
 
 REPO = Path(__file__).resolve().parents[1]
-PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    # the server refuses to run as root; CI and this machine run tests as root
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
 @pytest.fixture
-def postgres_server():
+def postgres_settings():
     if not PG_BIN:
         pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
-    # directly under /tmp: the postgres user cannot enter pytest's root-only folders
-    folder = Path(tempfile.mkdtemp(prefix="training-assets-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-    data, port = folder / "data", _free_port()
-    bin_dir = Path(PG_BIN[-1])
-    subprocess.run(
-        _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
-    subprocess.run(
-        _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "start",
-                      "-l", str(folder / "server.log")]),
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    subprocess.run(
-        _as_postgres([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
-                      "-U", "postgres", "dagster"]),
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    try:
-        yield port
-    finally:
-        subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "stop", "-m", "fast"]),
-            capture_output=True,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
+    with postgres_server() as settings:
+        yield settings
 
 
 def test_a_curation_run_on_a_postgres_instance(
-    workspace: Path, tmp_path: Path, monkeypatch, postgres_server: int
+    workspace: Path, tmp_path: Path, monkeypatch, postgres_settings: dict[str, str]
 ):
     from training_assets.definitions import build_definitions
     from training_assets.ingestion.landing import land_file
@@ -78,13 +33,7 @@ def test_a_curation_run_on_a_postgres_instance(
 
     home = Path(os.environ["DAGSTER_HOME"])
     shutil.copy(REPO / "dagster_home" / "dagster.postgres.yaml", home / "dagster.yaml")
-    for name, value in {
-        "DAGSTER_PG_HOST": "127.0.0.1",
-        "DAGSTER_PG_PORT": str(postgres_server),
-        "DAGSTER_PG_USER": "postgres",
-        "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
-        "DAGSTER_PG_DB": "dagster",
-    }.items():
+    for name, value in postgres_settings.items():
         monkeypatch.setenv(name, value)
 
     with dg.DagsterInstance.get() as instance:
