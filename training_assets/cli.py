@@ -103,13 +103,23 @@ def _run_config(
     return config
 
 
+def _job(name: str):
+    """A reconstructable job for `dg.execute_job`: built for this workspace, in this process
+    and in every step process (the root travels with it, not through the environment)."""
+    import dagster as dg
+
+    return dg.build_reconstructable_job(
+        "training_assets.definitions",
+        "job_for_execution",
+        reconstructable_kwargs={"name": name, "root": str(ensure_workspace())},
+    )
+
+
 def _curation_run(key: str, step_per_process: bool) -> tuple[str, str, bool]:
     import dagster as dg
 
-    from training_assets.definitions import curation_job_for_execution
-
     with dg.execute_job(
-        dg.reconstructable(curation_job_for_execution),
+        _job("curation_job"),
         _instance(),
         run_config=_run_config(step_per_process=step_per_process),
         tags={"dagster/partition": key},
@@ -146,18 +156,11 @@ def run_job(
     import dagster as dg
 
     instance = _instance()  # sets DAGSTER_HOME before the definitions are imported
-    from training_assets import definitions
-
-    job = {
-        "training_job": definitions.training_job_for_execution,
-        "deploy_job": definitions.deploy_job_for_execution,
-        "rotation_job": definitions.rotation_job_for_execution,
-    }[job_name]
     run_config = _run_config(ops_config)
     _err(f"running {job_name} ...")
     selection = [dg.AssetKey(name) for name in assets] if assets else None
     with dg.execute_job(
-        dg.reconstructable(job), instance, run_config=run_config, asset_selection=selection
+        _job(job_name), instance, run_config=run_config, asset_selection=selection
     ) as result:
         return result.run_id, result.success
 

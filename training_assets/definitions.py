@@ -104,19 +104,6 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
 defs = build_definitions()
 
 
-# Reconstructable jobs for `dg.execute_job` (the CLI): built from the environment as it
-# is when the run starts, not when this module was first imported.
-def curation_job_for_execution() -> dg.JobDefinition:
-    return build_definitions().resolve_job_def("curation_job")
-
-
-def training_job_for_execution() -> dg.JobDefinition:
-    return build_definitions().resolve_job_def("training_job")
-
-
-def deploy_job_for_execution() -> dg.JobDefinition:
-    return build_definitions().resolve_job_def("deploy_job")
-
-
-def rotation_job_for_execution() -> dg.JobDefinition:
-    return build_definitions().resolve_job_def("rotation_job")
+def job_for_execution(name: str, root: str) -> dg.JobDefinition:
+    """A job of the code location for one workspace root (the CLI's `dg.execute_job`)."""
+    return build_definitions(root).resolve_job_def(name)
