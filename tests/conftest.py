@@ -45,6 +45,24 @@ def write_lines(path: Path, lines: list[bytes | str | dict]) -> Path:
     return path
 
 
+def land_and_curate(workspace: Path, source: Path, instance) -> str:
+    """Land a one-batch file, register its partition and run curation_job on it here."""
+    from training_assets.definitions import build_definitions
+    from training_assets.ingestion.landing import land_file
+    from training_assets.partitions import batch_partitions
+
+    landed, _ = land_file(source, workspace / "landing")
+    instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
+    [key] = landed.keys
+    result = (
+        build_definitions(str(workspace))
+        .resolve_job_def("curation_job")
+        .execute_in_process(partition_key=key, instance=instance)
+    )
+    assert result.success
+    return key
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "workspace"

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 from postgres_server import PG_BIN, postgres_server
 
-from tests.conftest import span, write_lines
+from tests.conftest import land_and_curate, span, write_lines
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,10 +27,6 @@ def postgres_settings():
 def test_a_curation_run_on_a_postgres_instance(
     workspace: Path, tmp_path: Path, monkeypatch, postgres_settings: dict[str, str]
 ):
-    from training_assets.definitions import build_definitions
-    from training_assets.ingestion.landing import land_file
-    from training_assets.partitions import batch_partitions
-
     home = Path(os.environ["DAGSTER_HOME"])
     shutil.copy(REPO / "dagster_home" / "dagster.postgres.yaml", home / "dagster.yaml")
     for name, value in postgres_settings.items():
@@ -39,15 +35,7 @@ def test_a_curation_run_on_a_postgres_instance(
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         source = write_lines(tmp_path / "spans.jsonl", [span(i) for i in range(4)])
-        landed, _ = land_file(source, workspace / "landing")
-        instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
-        [key] = landed.keys
-        result = (
-            build_definitions(str(workspace))
-            .resolve_job_def("curation_job")
-            .execute_in_process(partition_key=key, instance=instance)
-        )
-        assert result.success
+        key = land_and_curate(workspace, source, instance)
         [run] = instance.get_run_records(dg.RunsFilter(job_name="curation_job"))
         assert run.dagster_run.tags["dagster/partition"] == key
         event = instance.get_latest_materialization_event(dg.AssetKey("diamonds_plus"))

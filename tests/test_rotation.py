@@ -16,7 +16,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tests.conftest import span, write_lines
+from tests.conftest import land_and_curate, span, write_lines
 from training_assets.embedding.cache import EmbeddingCache, cache_key
 from training_assets.kernel.files import archive_record, load_ledger, read_kernel
 from training_assets.kernel.ledger import batch_merkle_root, verify_archive
@@ -45,23 +45,9 @@ SECOND = [
 
 
 def _land_and_curate(workspace: Path, tmp: Path, name: str, pairs, prefix: str) -> str:
-    from training_assets.definitions import build_definitions
-    from training_assets.ingestion.landing import land_file
-    from training_assets.partitions import batch_partitions
-
     lines = [span(i, id=f"{prefix}-{i}", this=q, if_ok=a) for i, (q, a) in enumerate(pairs * 3)]
     lines.append("{broken")
-    landed, _ = land_file(write_lines(tmp / name, lines), workspace / "landing")
-    instance = dg.DagsterInstance.get()
-    instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
-    [key] = landed.keys
-    result = (
-        build_definitions(str(workspace))
-        .resolve_job_def("curation_job")
-        .execute_in_process(partition_key=key, instance=instance)
-    )
-    assert result.success
-    return key
+    return land_and_curate(workspace, write_lines(tmp / name, lines), dg.DagsterInstance.get())
 
 
 @pytest.fixture(scope="module")
