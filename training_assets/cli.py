@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -92,12 +93,19 @@ ISOLATED_BATCH_SPANS = 10_000
 def _run_config(
     ops_config: dict[str, dict] | None = None, *, step_per_process: bool = False
 ) -> dict:
-    """Run config for `dg.execute_job`: the executor, INFO logs, per-asset config."""
-    executor = {"multiprocess": {"max_concurrent": 1}} if step_per_process else {"in_process": {}}
-    config = {
-        "execution": {"config": executor},
-        "loggers": {"console": {"config": {"log_level": "INFO"}}},
-    }
+    """Run config for `dg.execute_job`: the executor, INFO logs, per-asset config.
+
+    Under Dagster's default executor the CLI picks in-process or one step per process; a
+    configured executor (TRAINING_EXECUTOR, training_assets/executors.py) is left alone.
+    """
+    from training_assets.executors import executor_name
+
+    config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    if executor_name() == "default":
+        executor = (
+            {"multiprocess": {"max_concurrent": 1}} if step_per_process else {"in_process": {}}
+        )
+        config["execution"] = {"config": executor}
     if ops_config:
         config["ops"] = {name: {"config": c} for name, c in ops_config.items() if c}
     return config
@@ -216,6 +224,32 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         return 0
     outcomes = materialize_batches(keys)
     return 0 if all(ok for _, _, ok in outcomes) else 1
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A Celery worker for TRAINING_EXECUTOR=celery, with the code location's own settings."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    from training_assets.executors import DEFAULT_QUEUE, celery_config
+
+    home = _instance().root_directory
+    config_path = os.path.join(home, "celery", "worker.yaml")
+    os.makedirs(os.path.dirname(config_path), exist_ok=True)
+    with open(config_path, "w") as handle:
+        yaml.safe_dump({"execution": {"config": celery_config()}}, handle)
+    ensure_workspace()  # the workers build the code location from TRAINING_WORKSPACE
+    launcher = shutil.which("dagster-celery", path=os.path.dirname(sys.executable))
+    command = [launcher or "dagster-celery", "worker", "start", "-A", "dagster_celery.app"]
+    command += ["-y", config_path, "--loglevel", args.loglevel]
+    for queue in args.queue or [DEFAULT_QUEUE]:
+        command += ["-q", queue]
+    command += ["--", "--concurrency", str(args.concurrency)]
+    _err(f"celery worker: {' '.join(command)}")
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    return subprocess.call(command, env=env)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -459,6 +493,16 @@ def build_parser() -> argparse.ArgumentParser:
     export = actions.add_parser("export", help="land good interactions as spans; prints keys")
     export.add_argument("--min-score", type=float, default=3.0)
     feedback.set_defaults(run=cmd_feedback)
+
+    worker = commands.add_parser(
+        "worker", help="a Celery worker that runs steps when TRAINING_EXECUTOR=celery"
+    )
+    worker.add_argument(
+        "--queue", action="append", help="queue(s) to serve (default: dagster; e.g. gpu)"
+    )
+    worker.add_argument("--concurrency", type=int, default=2, help="steps at once (default 2)")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(run=cmd_worker)
 
     demo = commands.add_parser("demo", help="ingest a slice of ShareGPT and run the whole graph")
     demo.add_argument("--conversations", type=int, default=300)

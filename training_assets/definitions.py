@@ -29,6 +29,7 @@ from training_assets.diamonds_plus.assets import diamonds_plus
 from training_assets.embedding.assets import span_embeddings
 from training_assets.enrichment.assets import enriched_spans
 from training_assets.evaluation.assets import best_checkpoint, checkpoint_evals
+from training_assets.executors import configured_executor
 from training_assets.feedback.assets import feedback_spans, synthetic_spans
 from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
 from training_assets.ingestion.assets import raw_spans
@@ -98,6 +99,7 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
         sensors=[landing_sensor, best_checkpoint_sensor, disk_rotation_sensor, low_data_sensor],
         schedules=[nightly_curation_schedule, weekly_retrain_schedule],
         resources=build_resources(root),
+        executor=configured_executor(),
     )
 
 

@@ -29,6 +29,7 @@ from training_assets.deploy.modelfile import (
     stop_tokens,
 )
 from training_assets.deploy.ollama_client import OllamaError, OllamaUnreachable, file_digest
+from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table
 from training_assets.training.dataset import chat_prompt_ids
 
@@ -45,6 +46,7 @@ class GgufExportConfig(dg.Config):
     group_name="deploy",
     kinds={"gguf", "pytorch"},
     io_manager_key="json_io_manager",
+    op_tags=gpu_step_tags(),
     description="The best checkpoint merged into the base and written as GGUF (F16 or Q8_0) with "
     "the base's tokenizer and chat template, read back with transformers and checked against "
     "the merged model's next-token logits; optionally the LoRA as an adapter GGUF.",

@@ -13,6 +13,7 @@ import polars as pl
 from resources.base_model import BaseModelResource
 from resources.workspace import WorkspaceResource
 from training_assets.evaluation.selection import choose_best, model_scores
+from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table
 
 BASE = "base"
@@ -101,6 +102,7 @@ def _validation_rows(model_name: str, step: int, examples: list[dict]) -> list[d
     group_name="evaluation",
     kinds={"pytorch", "parquet"},
     io_manager_key="parquet_io_manager",
+    op_tags=gpu_step_tags(),
     description="Per-example results of the base model and every checkpoint of the latest run: "
     "validation loss (answer tokens) and greedy golden-set answers scored with chrF, token F1 "
     "and whether the model ended its turn.",

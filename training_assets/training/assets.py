@@ -14,6 +14,7 @@ import polars as pl
 
 from resources.base_model import BaseModelResource
 from resources.workspace import WorkspaceResource
+from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_partitions
 from training_assets.training.config import TrainingConfig, TrainingConfigError
@@ -148,6 +149,7 @@ def png_markdown(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
     group_name="training",
     kinds={"pytorch", "json"},
     io_manager_key="json_io_manager",
+    op_tags=gpu_step_tags(),
     description="One LoRA training run on training_dataset: $TRAINING_WORKSPACE/runs/<run_id>/ "
     "with config.json, metrics.jsonl, checkpoints/ and summary.json. Started again with the "
     "same config and data, an unfinished run resumes from its last checkpoint.",

@@ -1,0 +1,87 @@
+"""The data half through Celery workers (TRAINING_EXECUTOR=celery) on a local cluster:
+a worker process started with `training-assets worker`, the run from the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import span, write_lines
+from tests.test_cli import run_cli
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+
+def test_curation_runs_every_step_on_celery_workers(tmp_path: Path):
+    env = {
+        **os.environ,
+        "TRAINING_WORKSPACE": str(tmp_path / "workspace"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "TRAINING_EXECUTOR": "celery",
+    }
+    source = write_lines(
+        tmp_path / "spans.jsonl",
+        [span(i, this=f"How do I handle case {i} of topic {i % 5} in Python?") for i in range(40)],
+    )
+    ingested = run_cli(["ingest", str(source)], tmp_path, env)
+    assert ingested.returncode == 0, ingested.stderr
+    [key] = ingested.stdout.split()
+
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "training_assets.cli", "worker", "--concurrency", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        result = run_cli(["materialize", "--partition", key], tmp_path, env)
+    finally:
+        _stop(worker)
+        log.close()
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert result.returncode == 0, result.stderr[-3000:] + worker_log[-3000:]
+
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+    try:
+        with dg.DagsterInstance.get() as instance:
+            [run] = instance.get_runs()
+            assert run.status == dg.DagsterRunStatus.SUCCESS
+            assert run.tags["dagster/partition"] == key
+            records = instance.get_records_for_run(run.run_id).records
+            on_workers = {
+                r.event_log_entry.dagster_event.step_key
+                for r in records
+                if r.event_log_entry.dagster_event
+                and "in celery worker" in (r.event_log_entry.dagster_event.message or "")
+            }
+            diamonds = instance.get_latest_materialization_event(dg.AssetKey("diamonds_plus"))
+    finally:
+        del os.environ["DAGSTER_HOME"]
+    assert {"raw_spans", "span_embeddings", "diamonds_plus", "kernel_state"} <= on_workers
+    assert diamonds is not None and diamonds.asset_materialization.partition == key
+    assert (tmp_path / "workspace" / "diamonds_plus" / f"{key}.parquet").exists()
+    assert "Task execute_plan" in worker_log and "succeeded" in worker_log
+
+
+def test_unknown_executor_is_a_clear_error(tmp_path: Path):
+    env = {**os.environ, "TRAINING_EXECUTOR": "spark", "DAGSTER_HOME": str(tmp_path / "dh")}
+    env["TRAINING_WORKSPACE"] = str(tmp_path / "ws")
+    result = run_cli(["materialize", "--partition", "nope"], tmp_path, env)
+    assert result.returncode == 2
+    assert "TRAINING_EXECUTOR must be one of ('default', 'celery'), got 'spark'" in result.stderr
