@@ -3,10 +3,12 @@ a worker process started with `training-assets worker`, the run from the CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import span, write_lines
@@ -14,13 +16,19 @@ from tests.test_cli import run_cli
 
 
 def _stop(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
+    """SIGTERM the worker's process group (celery shuts down warm), then wait it out."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(worker.pid, signal.SIGTERM)
+    worker.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+            os.killpg(worker.pid, 0)  # pool processes still in the group?
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGKILL)
 
 
 def test_curation_runs_every_step_on_celery_workers(tmp_path: Path):
