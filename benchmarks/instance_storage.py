@@ -86,6 +86,7 @@ def main() -> int:
         "postgres_over_sqlite": round(means["postgres"] / means["sqlite"], 3),
     }
     out = Path(__file__).parent / "results" / f"instance_storage-{report['date']}.json"
+    out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print("| spans | runs each | SQLite | Postgres | Postgres / SQLite |")
     print("|---|---|---|---|---|")

@@ -171,6 +171,15 @@ def test_diamonds_plus_end_to_end(workspace: Path, tmp_path: Path):
         limit=1,
     ).records
     assert records[0].asset_materialization.metadata["diamonds_plus"].value == 4
+    table = records[0].asset_materialization.metadata["report"].value
+    assert "| diamonds+ (quality ≥ 85) | 4 |" in table
+    assert "|   rejected: near_duplicate | 1 |" in table
+    kept_event = instance.get_latest_materialization_event(dg.AssetKey("diamonds_plus"))
+    picture = kept_event.asset_materialization.metadata["quality_histogram"].value
+    assert picture.startswith("![quality histogram](data:image/png;base64,iVBORw0KGgo")
+    logs = [r.event_log_entry.user_message for r in instance.get_records_for_run(
+        kept_event.run_id).records]  # fmt: skip
+    assert any(m.startswith("through the enzymes 5/5 (") and "ETA" in m for m in logs)
 
     written = every_artifact_text(
         workspace, Path(os.environ["DAGSTER_HOME"]), skip=workspace / "landing"

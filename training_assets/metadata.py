@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Sequence
 
 import dagster as dg
@@ -17,6 +18,11 @@ def markdown_table(
         "| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows
     ]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def png_markdown(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
+    """A PNG inline in Markdown metadata: the UI shows the picture on the asset's page."""
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 def rate_line(label: str, done: int, total: int, elapsed: float) -> str:

@@ -14,11 +14,13 @@ from training_assets.diamonds_plus.enzymes.security import SecurityEnzyme
 from training_assets.diamonds_plus.enzymes.semantic_enricher import SemanticEnricher
 from training_assets.diamonds_plus.enzymes.syntax_optimizer import SyntaxOptimizer
 from training_assets.diamonds_plus.neighbors import known_spans, nearest
+from training_assets.diamonds_plus.plots import quality_histogram_png
+from training_assets.diamonds_plus.report import summary_rows
 from training_assets.diamonds_plus.threads import thread_histories
 from training_assets.indexing.assets import inverted_index, span_index
 from training_assets.indexing.hnsw import load_span_index
 from training_assets.locks import exclusive_lock
-from training_assets.metadata import markdown_table
+from training_assets.metadata import markdown_table, png_markdown, rate_line
 from training_assets.partitions import batch_partitions, per_batch_backfill
 from training_assets.versions import curation_code_version
 
@@ -126,14 +128,22 @@ def diamonds_plus(
         enzymes,
         config.near_duplicate_threshold,
         config.gate,
+        progress=lambda done, total, seconds: context.log.info(
+            rate_line("through the enzymes", done, total, seconds)
+        ),
     )
     report = result.report
+    below_gate = result.rejected.filter(pl.col("reason").str.starts_with("below_gate"))
+    histogram = quality_histogram_png(
+        result.kept["quality"].to_list(), below_gate["quality"].to_list(), config.gate
+    )
     yield dg.Output(
         result.kept,
         output_name="diamonds_plus",
         metadata={
             "spans": result.kept.height,
             "mean_quality": round(float(result.kept["quality"].mean() or 0.0), 2),
+            "quality_histogram": png_markdown(histogram, "quality histogram"),
         },
     )
     yield dg.Output(
@@ -145,6 +155,7 @@ def diamonds_plus(
         report,
         output_name="diamonds_plus_report",
         metadata={
+            "report": markdown_table(("measure", "value"), summary_rows(report)),
             "total_processed": report["total_processed"],
             "diamonds_plus": report["diamonds_plus"],
             "rejected": report["rejected"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -55,7 +55,11 @@ def curate(
     enzymes: Sequence[Enzyme],
     near_threshold: float,
     gate: float,
+    progress: Callable[[int, int, float], None] | None = None,
+    progress_every: float = 10.0,
 ) -> CurationResult:
+    """`progress(done, total, seconds)` is called at most every `progress_every` seconds
+    while the enzymes run, and once at the end."""
     started = time.perf_counter()
     spans = inputs.spans
     batch = spans["batch"][0] if spans.height else ""
@@ -99,7 +103,12 @@ def curate(
             span |= _enzyme_defaults()
             yield span
 
+    total, done, reported = len(ids) - len(dropped), 0, time.perf_counter()
     for outcome in run_chain(prepared(), enzymes, stats):
+        done += 1
+        if progress and time.perf_counter() - reported >= progress_every:
+            reported = time.perf_counter()
+            progress(done, total, reported - started)
         span = outcome.span
         for helper in _HELPERS:
             span.pop(helper, None)
@@ -114,6 +123,8 @@ def curate(
             rejected.add(span | {"reason": reason, "duplicate_of": None})
             reasons.append(reason)
 
+    if progress:
+        progress(done, total, time.perf_counter() - started)
     for span in spans.filter(pl.col("id").is_in(list(dropped))).iter_rows(named=True):
         verdict = dropped[span["id"]]
         rejected.add(

@@ -42,3 +42,20 @@ def build_report(
         "seconds": round(seconds, 2),
         "spans_per_second": round(processed / seconds, 1) if seconds else None,
     }
+
+
+def summary_rows(report: dict) -> list[tuple[str, object]]:
+    """The report as (measure, value) rows, in the order a person reads it."""
+    rows: list[tuple[str, object]] = [
+        ("spans processed", report["total_processed"]),
+        (f"diamonds+ (quality ≥ {report['gate']:g})", report["diamonds_plus"]),
+        ("rejected", report["rejected"]),
+    ]
+    rows += [(f"  rejected: {reason}", n) for reason, n in report["rejected_by_reason"].items()]
+    rows += [
+        ("duplicates removed", report["duplicates_removed"]),
+        ("mean quality change through the enzymes", report["average_quality_improvement"]),
+    ]
+    rows += [(f"  redacted: {kind}", n) for kind, n in report["redactions_by_kind"].items()]
+    rows.append(("spans/s", report["spans_per_second"]))
+    return rows

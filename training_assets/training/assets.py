@@ -3,7 +3,6 @@
 The training loop (torch) is imported inside the assets: see evaluation/assets.py.
 """
 
-import base64
 import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +14,7 @@ import polars as pl
 from resources.base_model import BaseModelResource
 from resources.workspace import WorkspaceResource
 from training_assets.executors import gpu_step_tags
-from training_assets.metadata import markdown_table
+from training_assets.metadata import markdown_table, png_markdown
 from training_assets.partitions import batch_partitions
 from training_assets.training.config import TrainingConfig, TrainingConfigError
 from training_assets.training.dataset import (
@@ -139,10 +138,6 @@ def training_data(table: pl.DataFrame, max_seq_len: int) -> "TrainingData":
     return TrainingData(
         parts["train"], parts["validation"], parts["golden"], max_seq_len, digest.hexdigest()[:16]
     )
-
-
-def png_markdown(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 @dg.asset(
