@@ -167,7 +167,7 @@ class OllamaModelfileConfig(dg.Config):
     group_name="deploy",
     kinds={"ollama"},
     io_manager_key="json_io_manager",
-    description="deploy/<model>/Modelfile (FROM ./model.gguf, a TEMPLATE measured from the "
+    description="`deploy/<model>/Modelfile` (FROM ./model.gguf, a TEMPLATE measured from the "
     "tokenizer's chat template and checked for identical renders, SYSTEM, stop tokens, "
     "num_ctx) and INSTRUCTIONS.txt with the exact commands.",
 )

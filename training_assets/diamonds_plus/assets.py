@@ -75,7 +75,7 @@ def build_enzymes(config: DiamondsPlusConfig, base_model: BaseModelResource) -> 
             io_manager_key="json_io_manager",
             kinds={"json"},
             description="Counts of the batch's curation: kept, rejected by reason, enzymes, "
-            "duplicates, redactions by kind ($TRAINING_WORKSPACE/diamonds_plus_report/<batch>.json).",
+            "duplicates, redactions by kind (`$TRAINING_WORKSPACE/diamonds_plus_report/<batch>.json`).",
         ),
     },
     ins={

@@ -17,7 +17,7 @@ batch_archive = dg.AssetSpec(
     deps=[kernel_state, "diamonds_plus", "span_quarantine"],
     group_name="rotation",
     kinds={"json"},
-    description="The batch's ledger in $TRAINING_WORKSPACE/archives/ledger-<batch>-<date>.jsonl.gz, "
+    description="The batch's ledger in `$TRAINING_WORKSPACE/archives/ledger-<batch>-<date>.jsonl.gz`, "
     "verified against its kernel state's Merkle root, after which its tables were purged. "
     "Materialized by rotation_job.",
 )

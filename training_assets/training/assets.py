@@ -145,7 +145,7 @@ def training_data(table: pl.DataFrame, max_seq_len: int) -> "TrainingData":
     kinds={"pytorch", "json"},
     io_manager_key="json_io_manager",
     op_tags=gpu_step_tags(),
-    description="One LoRA training run on training_dataset: $TRAINING_WORKSPACE/runs/<run_id>/ "
+    description="One LoRA training run on training_dataset: `$TRAINING_WORKSPACE/runs/<run_id>/` "
     "with config.json, metrics.jsonl, checkpoints/ and summary.json. Started again with the "
     "same config and data, an unfinished run resumes from its last checkpoint.",
 )

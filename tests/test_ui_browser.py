@@ -1,0 +1,203 @@
+"""The web UI as a person uses it: `dagster dev` on 127.0.0.1, headless Chromium driven by
+Playwright. The asset graph shows the design's groups; one batch is launched from the
+curation job's page and succeeds; the run page, the diamonds+ quality histogram and the
+diamonds+ report table render. Screenshots go to $TRAINING_UI_SCREENSHOTS (default: the
+test's temporary folder), with the phase timings in timings.json.
+
+Needs Debian's chromium (`make system-packages` installs it); skips, saying so, without.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DESIGN_GROUPS = (
+    "ingestion",
+    "validation",
+    "embedding",
+    "enrichment",
+    "indexing",
+    "diamonds_plus",
+    "kernel",
+    "rotation",
+    "feedback",
+    "training",
+    "evaluation",
+    "deploy",
+)
+CURATION_JOB_PAGE = "/locations/training_assets.definitions:defs/jobs/curation_job"
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (make system-packages, or apt-get install chromium)",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_server(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dagster dev exited:\n{log.read_text()[-3000:]}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{url}/server_info", timeout=5) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(1)
+    raise TimeoutError(f"dagster dev did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _land_batch(workspace: Path, tmp_path: Path, instance) -> str:
+    """Forty human→assistant turns of the bundled ShareGPT slice, landed as one batch."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from data_half import write_input
+
+    from training_assets.ingestion.landing import land_file
+    from training_assets.partitions import batch_partitions
+
+    source = tmp_path / "sharegpt.jsonl"
+    write_input(source, 40)
+    landed, _ = land_file(source, workspace / "landing")
+    instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
+    [key] = landed.keys
+    return key
+
+
+def _wait_for_run(instance, deadline: float):
+    import dagster as dg
+
+    while time.monotonic() < deadline:
+        records = instance.get_run_records()
+        if records and records[0].dagster_run.status in (
+            dg.DagsterRunStatus.SUCCESS,
+            dg.DagsterRunStatus.FAILURE,
+            dg.DagsterRunStatus.CANCELED,
+        ):
+            return records[0]
+        time.sleep(2)
+    raise TimeoutError("the run launched from the UI did not finish in time")
+
+
+def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import dagster as dg
+
+    shots = Path(os.environ.get("TRAINING_UI_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.get()
+    key = _land_batch(workspace, tmp_path, instance)
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "dagster-dev.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)]
+        + ["-w", str(REPO / "workspace.yaml")],
+        cwd=REPO,
+        env=dict(os.environ),  # DAGSTER_HOME and TRAINING_WORKSPACE of the fixture
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_server(url, server, log, timeout=180)
+        timings["server_up_s"] = time.monotonic() - started
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(60_000)
+            expect = sync_api.expect
+
+            mark = time.monotonic()
+            page.goto(f"{url}/asset-groups")
+            expect(page.get_by_text("Global asset lineage")).to_be_visible()
+            skip = page.get_by_role("button", name="Skip")  # the first-visit newsletter dialog
+            with contextlib.suppress(sync_api.TimeoutError):
+                skip.click(timeout=5_000)
+            for group in DESIGN_GROUPS:
+                expect(page.get_by_text(group, exact=True).first).to_be_visible()
+            page.screenshot(path=shots / "asset-graph.png")
+            timings["asset_graph_s"] = time.monotonic() - mark
+
+            mark = time.monotonic()
+            page.goto(f"{url}{CURATION_JOB_PAGE}")
+            page.get_by_role("button", name="Materialize all").click()
+            page.get_by_text("Select a partition or create one").click()
+            page.get_by_text(key, exact=True).first.click()
+            page.keyboard.press("Escape")
+            launch = page.get_by_role("button", name="Launch 1 run")
+            expect(launch).to_be_enabled()
+            page.screenshot(path=shots / "launch-one-batch.png")
+            launch.click()
+            run = _wait_for_run(instance, time.monotonic() + 600)
+            timings["run_from_ui_s"] = time.monotonic() - mark
+            assert run.dagster_run.status == dg.DagsterRunStatus.SUCCESS, log.read_text()[-3000:]
+            assert run.dagster_run.tags["dagster/partition"] == key
+
+            page.goto(f"{url}/runs/{run.dagster_run.run_id}")
+            expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+            expect(page.get_by_text(f"partition: {key}")).to_be_visible()
+            expect(page.get_by_text("RUN_SUCCESS").first).to_be_visible()  # the logs loaded
+            page.screenshot(path=shots / "run-succeeded.png")
+
+            page.goto(f"{url}/assets/diamonds_plus?partition={key}")
+            row = page.get_by_role("row").filter(has_text="quality_histogram")
+            row.get_by_text("[Show Markdown]").click()  # large Markdown opens in a dialog
+            picture = page.locator('img[alt="quality histogram"]')
+            expect(picture).to_be_visible()
+            assert picture.evaluate("img => img.naturalWidth") > 100  # decoded, not broken
+            page.wait_for_timeout(500)  # the dialog's fade-in
+            page.screenshot(path=shots / "diamonds-plus-quality-histogram.png")
+
+            page.goto(f"{url}/assets/diamonds_plus_report?partition={key}")
+            table_row = page.get_by_role("cell", name="spans processed", exact=True)
+            table_row.scroll_into_view_if_needed()
+            expect(table_row).to_be_visible()
+            page.screenshot(path=shots / "diamonds-plus-report.png")
+            browser.close()
+    finally:
+        _stop(server)
+    timings["total_s"] = time.monotonic() - started
+    (shots / "timings.json").write_text(
+        json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2) + "\n"
+    )
+    assert sorted(p.name for p in shots.glob("*.png")) == [
+        "asset-graph.png",
+        "diamonds-plus-quality-histogram.png",
+        "diamonds-plus-report.png",
+        "launch-one-batch.png",
+        "run-succeeded.png",
+    ]
