@@ -93,3 +93,25 @@ def test_unknown_executor_is_a_clear_error(tmp_path: Path):
     result = run_cli(["materialize", "--partition", "nope"], tmp_path, env)
     assert result.returncode == 2
     assert "TRAINING_EXECUTOR must be one of ('default', 'celery'), got 'spark'" in result.stderr
+
+
+def test_gpu_steps_go_to_the_gpu_queue_when_one_is_named(tmp_path: Path):
+    probe = (
+        "import dagster as dg\n"
+        "from training_assets.definitions import defs\n"
+        "for name in ('raw_spans', 'lora_checkpoints', 'checkpoint_evals', 'gguf_export'):\n"
+        "    op = defs.resolve_assets_def(dg.AssetKey(name)).op\n"
+        "    print(name, op.tags.get('dagster-celery/queue'))\n"
+    )
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dh"), "TRAINING_WORKSPACE": str(tmp_path)}
+    for queue, expected in ((None, "None"), ("gpu", "gpu")):
+        run_env = {**env, "TRAINING_CELERY_GPU_QUEUE": queue} if queue else env
+        out = subprocess.run(
+            [sys.executable, "-c", probe], env=run_env, capture_output=True, text=True, check=True
+        ).stdout.split("\n")
+        assert out[:4] == [
+            "raw_spans None",
+            f"lora_checkpoints {expected}",
+            f"checkpoint_evals {expected}",
+            f"gguf_export {expected}",
+        ]

@@ -87,6 +87,9 @@ def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
 
     evals = pl.read_parquet(workspace / "checkpoint_evals.parquet")
     assert set(evals["model"]) == {"base", "step-000002", "step-000004"}
+    logs = [r.event_log_entry.user_message for r in instance.get_records_for_run(
+        result.run_id).records]  # fmt: skip
+    assert any(m.startswith("models evaluated (step-000004: 4 golden answers) 3/3 (") for m in logs)
     golden = evals.filter(pl.col("split") == "golden")
     assert golden.height == 3 * 4 and golden["chrf"].is_not_null().all()
     pairwise = evals.filter(pl.col("split") == "validation").pivot(

@@ -78,8 +78,8 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _land_batch(workspace: Path, tmp_path: Path, instance) -> str:
-    """Forty human→assistant turns of the bundled ShareGPT slice, landed as one batch."""
+def _land_batches(workspace: Path, tmp_path: Path, instance) -> list[str]:
+    """Human→assistant turns of the bundled ShareGPT slice, landed as three small batches."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     from data_half import write_input
 
@@ -87,26 +87,33 @@ def _land_batch(workspace: Path, tmp_path: Path, instance) -> str:
     from training_assets.partitions import batch_partitions
 
     source = tmp_path / "sharegpt.jsonl"
-    write_input(source, 40)
-    landed, _ = land_file(source, workspace / "landing")
+    write_input(source, 45)
+    landed, _ = land_file(source, workspace / "landing", batch_size=16)
     instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
-    [key] = landed.keys
-    return key
+    assert len(landed.keys) == 3
+    return landed.keys
 
 
-def _wait_for_run(instance, deadline: float):
-    import dagster as dg
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
 
+
+def _wait_for_runs(instance, count: int, deadline: float) -> list:
+    """The instance's runs once `count` of them have finished, newest first."""
     while time.monotonic() < deadline:
         records = instance.get_run_records()
-        if records and records[0].dagster_run.status in (
-            dg.DagsterRunStatus.SUCCESS,
-            dg.DagsterRunStatus.FAILURE,
-            dg.DagsterRunStatus.CANCELED,
-        ):
-            return records[0]
+        if sum(r.dagster_run.status.value in FINISHED for r in records) >= count:
+            return records
         time.sleep(2)
-    raise TimeoutError("the run launched from the UI did not finish in time")
+    raise TimeoutError(f"{count} runs launched from the UI did not finish in time")
+
+
+def _pick_batches(page, keys: list[str]) -> None:
+    """Open the launch dialog of the job page and tick `keys` in its partition picker."""
+    page.get_by_role("button", name="Materialize all").click()
+    page.get_by_text("Select a partition or create one").click()
+    for key in keys:
+        page.get_by_text(key, exact=True).first.click()
+    page.keyboard.press("Escape")
 
 
 def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
@@ -115,8 +122,10 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
 
     shots = Path(os.environ.get("TRAINING_UI_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
+    # the project's instance settings: the run queue that keeps SQLite from locking
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", Path(os.environ["DAGSTER_HOME"]))
     instance = dg.DagsterInstance.get()
-    key = _land_batch(workspace, tmp_path, instance)
+    key, *backfill = _land_batches(workspace, tmp_path, instance)
     timings: dict[str, float] = {}
     started = time.monotonic()
 
@@ -154,24 +163,44 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
 
             mark = time.monotonic()
             page.goto(f"{url}{CURATION_JOB_PAGE}")
-            page.get_by_role("button", name="Materialize all").click()
-            page.get_by_text("Select a partition or create one").click()
-            page.get_by_text(key, exact=True).first.click()
-            page.keyboard.press("Escape")
+            _pick_batches(page, [key])
             launch = page.get_by_role("button", name="Launch 1 run")
             expect(launch).to_be_enabled()
             page.screenshot(path=shots / "launch-one-batch.png")
             launch.click()
-            run = _wait_for_run(instance, time.monotonic() + 600)
-            timings["run_from_ui_s"] = time.monotonic() - mark
-            assert run.dagster_run.status == dg.DagsterRunStatus.SUCCESS, log.read_text()[-3000:]
-            assert run.dagster_run.tags["dagster/partition"] == key
+            expect(page.get_by_role("button", name="Launch 1 run")).to_have_count(0)
+
+            # a backfill of the two other batches: BackfillPolicy.multi_run(1), one run each
+            _pick_batches(page, backfill)
+            launch = page.get_by_role("button", name="Launch backfill")
+            expect(launch).to_be_enabled()
+            page.screenshot(path=shots / "launch-backfill.png")
+            launch.click()
+            records = _wait_for_runs(instance, 3, time.monotonic() + 900)
+            timings["three_runs_from_ui_s"] = time.monotonic() - mark
+            statuses = {r.dagster_run.tags["dagster/partition"]: r.dagster_run.status.value
+                        for r in records}  # fmt: skip
+            assert statuses == dict.fromkeys([key, *backfill], "SUCCESS"), log.read_text()[-3000:]
+            [backfill_record] = instance.get_backfills()
+            assert backfill_record.status.value in ("COMPLETED", "COMPLETED_SUCCESS")
+            run = next(r for r in records if r.dagster_run.tags["dagster/partition"] == key)
+            assert "dagster/backfill" not in run.dagster_run.tags
+            assert all(
+                r.dagster_run.tags.get("dagster/backfill") == backfill_record.backfill_id
+                for r in records
+                if r is not run
+            )
 
             page.goto(f"{url}/runs/{run.dagster_run.run_id}")
             expect(page.get_by_text("Success", exact=True).first).to_be_visible()
             expect(page.get_by_text(f"partition: {key}")).to_be_visible()
             expect(page.get_by_text("RUN_SUCCESS").first).to_be_visible()  # the logs loaded
             page.screenshot(path=shots / "run-succeeded.png")
+
+            page.goto(f"{url}/runs/b/{backfill_record.backfill_id}")
+            expect(page.get_by_text(backfill_record.backfill_id).first).to_be_visible()
+            expect(page.get_by_text("Completed").first).to_be_visible()
+            page.screenshot(path=shots / "backfill-completed.png")
 
             page.goto(f"{url}/assets/diamonds_plus?partition={key}")
             row = page.get_by_role("row").filter(has_text="quality_histogram")
@@ -196,8 +225,10 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
     )
     assert sorted(p.name for p in shots.glob("*.png")) == [
         "asset-graph.png",
+        "backfill-completed.png",
         "diamonds-plus-quality-histogram.png",
         "diamonds-plus-report.png",
+        "launch-backfill.png",
         "launch-one-batch.png",
         "run-succeeded.png",
     ]

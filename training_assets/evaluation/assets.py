@@ -5,6 +5,7 @@ torch-based helpers are imported inside the assets, here as in training/ and dep
 the code location (and every step process of the curation job) then never pays for torch.
 """
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +15,7 @@ from resources.base_model import BaseModelResource
 from resources.workspace import WorkspaceResource
 from training_assets.evaluation.selection import choose_best, model_scores
 from training_assets.executors import gpu_step_tags
-from training_assets.metadata import markdown_table
+from training_assets.metadata import markdown_table, rate_line
 
 BASE = "base"
 DEPLOYED = "deployed"
@@ -124,6 +125,7 @@ def checkpoint_evals(
     from training_assets.training.config import resolve_hardware
     from training_assets.training.run import example_set
 
+    started = time.perf_counter()
     run_dir = Path(lora_checkpoints["run_dir"])
     golden_table = (
         training_dataset.filter(pl.col("split") == "golden")
@@ -147,12 +149,20 @@ def checkpoint_evals(
             model, tokenizer, golden.prompts(), config.max_new_tokens, device
         )
     rows += _golden_rows(BASE, 0, golden, answers, config.max_new_tokens, answer_tokens)
-    context.log.info(f"base model: {len(answers)} golden answers")
     adapters = [(c.name, c, read_state(c)) for c in checkpoints]
     deployed = deployed_checkpoint(workspace.path, checkpoints)
     if deployed is not None:
         adapters.append((DEPLOYED, deployed, None))
-    for name, folder, state in adapters:
+    total = 1 + len(adapters)
+    context.log.info(
+        rate_line(
+            f"models evaluated (base: {len(answers)} golden answers)",
+            1,
+            total,
+            time.perf_counter() - started,
+        )
+    )
+    for done, (name, folder, state) in enumerate(adapters, start=2):
         if name not in model.peft_config:
             model.load_adapter(str(folder), adapter_name=name)
         model.set_adapter(name)
@@ -177,7 +187,14 @@ def checkpoint_evals(
         rows += _golden_rows(
             name, state["step"], golden, answers, config.max_new_tokens, answer_tokens
         )
-        context.log.info(f"{name}: {len(answers)} golden answers")
+        context.log.info(
+            rate_line(
+                f"models evaluated ({name}: {len(answers)} golden answers)",
+                done,
+                total,
+                time.perf_counter() - started,
+            )
+        )
     table = pl.DataFrame(rows, schema=EVAL_SCHEMA).with_columns(
         pl.lit(lora_checkpoints["run_id"]).alias("run_id")
     )
