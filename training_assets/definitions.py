@@ -50,9 +50,10 @@ if not os.environ.get("DAGSTER_HOME"):
 def build_resources(root: str | None = None) -> dict[str, object]:
     """Resources for a workspace root (default: TRAINING_WORKSPACE or ./workspace)."""
     root = root or str(ensure_workspace())
+    tables = os.environ.get("TRAINING_TABLES_ROOT", "")
     return {
-        "workspace": WorkspaceResource(root=root),
-        "parquet_io_manager": AtomicPolarsParquetIOManager(base_dir=root),
+        "workspace": WorkspaceResource(root=root, tables_root=tables),
+        "parquet_io_manager": AtomicPolarsParquetIOManager(base_dir=tables or root),
         "json_io_manager": JsonIOManager(base_dir=root),
         "base_model": BaseModelResource(
             model=os.environ.get("TRAINING_BASE_MODEL", "bundled:smollm2-135m-instruct"),

@@ -117,7 +117,9 @@ def diamonds_plus(
     del index, vectors
     wanted = {other for found in neighbors for other, _ in found}
     known = known_spans(
-        workspace.path / "enriched_spans", wanted, set(enriched_spans["content_hash"].to_list())
+        workspace.table_dir("enriched_spans", "diamonds_plus"),
+        wanted,
+        set(enriched_spans["content_hash"].to_list()),
     )
     readable = raw_spans.filter(pl.col("parse_error").is_null())
     histories, missing = thread_histories(

@@ -108,7 +108,7 @@ def synthetic_spans(
         raise dg.Failure("best_checkpoint names no checkpoint: no model to generate with")
     domains = under_represented_domains(json.loads(kernel_file.read_text()))
     tables = [
-        workspace.table_path("diamonds_plus", key)
+        workspace.table_path("diamonds_plus", key, "synthetic_spans")
         for key in context.instance.get_dynamic_partitions(batch_partitions.name)
     ]
     rows = pl.concat(

@@ -31,7 +31,7 @@ def span_index(
     try:
         result = sync_span_index(
             workspace.span_index_dir,
-            workspace.path / "span_embeddings",
+            workspace.table_dir("span_embeddings", "span_index"),
             HnswParams(config.m, config.ef_construction, config.ef_search),
             config.rebuild_when_deleted_share,
             context.log.info,
@@ -75,7 +75,9 @@ def inverted_index(
     context: dg.AssetExecutionContext, workspace: WorkspaceResource
 ) -> dg.MaterializeResult:
     result = sync_inverted_index(
-        workspace.inverted_index_dir, workspace.path / "enriched_spans", context.log.info
+        workspace.inverted_index_dir,
+        workspace.table_dir("enriched_spans", "inverted_index"),
+        context.log.info,
     )
     return dg.MaterializeResult(
         metadata={

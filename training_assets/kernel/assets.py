@@ -75,6 +75,7 @@ def kernel_state(
 ) -> dg.MaterializeResult:
     batch = context.partition_key
     root = workspace.path
+    workspace.table_dir("diamond_spans", "kernel_state")  # the ledger reads the batch's tables
     archived = archive_record(root, batch)
     if archived:
         raise dg.Failure(
@@ -83,7 +84,8 @@ def kernel_state(
         )
     ledger = load_ledger(root, batch)
     vectors = pl.read_parquet(
-        workspace.table_path("span_embeddings", batch), columns=["id", "combined_vec"]
+        workspace.table_path("span_embeddings", batch, "kernel_state"),
+        columns=["id", "combined_vec"],
     )
     matrix = vectors["combined_vec"].to_numpy().astype(np.float32, copy=False)
     state = build_kernel_state(
