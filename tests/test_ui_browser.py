@@ -209,7 +209,7 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
 
             page.goto(f"{url}/runs/b/{backfill_record.backfill_id}")
             expect(page.get_by_text(backfill_record.backfill_id).first).to_be_visible()
-            expect(page.get_by_text("Completed").first).to_be_visible()
+            expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()
             page.screenshot(path=shots / "backfill-completed.png")
 
             page.goto(f"{url}/assets/diamonds_plus?partition={key}")
