@@ -35,8 +35,8 @@ system-packages:
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing Debian packages:$$missing"; \
-		apt-get install -y -qq $$missing >/dev/null \
-		|| { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
 		|| echo "could not install$$missing: their tests will skip"; \
 	else echo "not installed:$$missing (sudo apt-get install$$missing); their tests will skip"; fi
 
