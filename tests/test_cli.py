@@ -124,3 +124,43 @@ def test_a_partition_range_backfills_exactly_those_batches_then_stale_the_rest(
     assert cli.main(["materialize", "--stale"]) == 0  # only the batch never curated
     runs = instance.get_run_records(dg.RunsFilter(job_name="curation_job"))
     assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == sorted(keys)
+
+
+def test_a_settings_change_re_runs_exactly_the_steps_it_affects(workspace: Path, tmp_path: Path):
+    """A new gate in the curation settings file: `--stale` re-runs diamonds_plus and what
+    follows it, not the embeddings before it, and with the new gate."""
+    import json
+
+    import dagster as dg
+
+    from tests.conftest import land_and_curate
+
+    instance = dg.DagsterInstance.get()
+    source = write_lines(tmp_path / "spans.jsonl", [span(i) for i in range(4)])
+    key = land_and_curate(workspace, source, instance)
+    settings = tmp_path / "curation.yaml"
+    settings.write_text("diamonds_plus:\n  gate: 99\n")
+    env = {**os.environ, "TRAINING_CURATION_CONFIG": str(settings)}
+
+    first = run_cli(["materialize", "--stale"], tmp_path, env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert f"{key}: stale: diamonds_plus (2026.11.22+" in first.stderr
+    again = run_cli(["materialize", "--stale"], tmp_path, env)
+    assert again.returncode == 0 and "nothing to materialize" in again.stderr
+
+    def materializations(asset: str) -> int:
+        return len(
+            instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]),
+                limit=10,
+            ).records
+        )
+
+    assert materializations("span_embeddings") == materializations("raw_spans") == 1
+    assert materializations("diamonds_plus") == materializations("kernel_state") == 2
+    report = json.loads((workspace / "diamonds_plus_report" / f"{key}.json").read_text())
+    assert report["gate"] == 99.0 and report["diamonds_plus"] == 0  # the spans score 92
+
+    settings.write_text("diamonds_plus:\n  gaet: 99\n")
+    typo = run_cli(["materialize", "--stale"], tmp_path, env)
+    assert typo.returncode == 2 and "diamonds_plus has no setting(s) ['gaet']" in typo.stderr

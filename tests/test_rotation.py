@@ -4,6 +4,7 @@ workspace: two curated batches, a real Dagster instance, SIGKILL at every step."
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sqlite3
@@ -42,6 +43,8 @@ SECOND = [
     ("How do I bake sourdough bread?", "Feed the starter, autolyse, fold, bake hot."),
     SHARED,
 ]
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _land_and_curate(workspace: Path, tmp: Path, name: str, pairs, prefix: str) -> str:
@@ -290,32 +293,77 @@ def test_rotating_every_batch_empties_the_indexes_and_shrinks_the_cache(curated)
     assert workspace_usage(root).components[LEDGER] == 0
 
 
-def test_nightly_schedule_curates_new_and_stale_batches_and_skips_rotated_ones(
-    curated, monkeypatch
-):
+def _schedule_in_a_fresh_process(settings: Path) -> list[dict]:
+    """The nightly schedule evaluated by a process that loads the code location with the
+    curation settings file `settings` (code versions are fixed when the code loads)."""
+    probe = """
+import json, os
+from datetime import UTC, datetime
+import dagster as dg
+from sensors.schedules import nightly_curation_schedule
+from training_assets.definitions import build_definitions
+defs = build_definitions(os.environ["TRAINING_WORKSPACE"])
+context = dg.build_schedule_context(
+    instance=dg.DagsterInstance.get(),
+    resources=defs.resources,
+    repository_def=defs.get_repository_def(),
+    scheduled_execution_time=datetime(2026, 11, 23, 2, tzinfo=UTC),
+)
+print(json.dumps([
+    {"batch": r.partition_key, "why": r.tags["training-assets/why"], "run_key": r.run_key,
+     "assets": sorted(k.to_user_string() for k in r.asset_selection or [])}
+    for r in nightly_curation_schedule(context)
+]))
+"""
+    env = {**os.environ, "TRAINING_CURATION_CONFIG": str(settings)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_nightly_schedule_curates_new_and_stale_batches_and_skips_rotated_ones(curated, tmp_path):
     from sensors.schedules import nightly_curation_schedule, weekly_retrain_schedule
-    from training_assets import versions
     from training_assets.definitions import build_definitions
     from training_assets.rotation.rotate import rotate
     from training_assets.rotation.usage import Budget
 
     root, (first, second) = curated
     instance = dg.DagsterInstance.get()
-    resources = build_definitions(str(root)).resources
+    defs = build_definitions(str(root))
 
     def evaluate():
-        context = dg.build_schedule_context(instance=instance, resources=resources)
+        context = dg.build_schedule_context(
+            instance=instance,
+            resources=defs.resources,
+            repository_def=defs.get_repository_def(),
+            scheduled_execution_time=datetime(2026, 11, 23, 2, tzinfo=UTC),
+        )
         return nightly_curation_schedule(context)
 
-    assert isinstance(evaluate(), dg.SkipReason)  # both curated under the current version
+    assert isinstance(evaluate(), dg.SkipReason)  # both curated under the current versions
     instance.add_dynamic_partitions("batches", ["never-curated-000"])
     [new] = evaluate()
     assert new.partition_key == "never-curated-000" and new.tags["training-assets/why"] == "new"
+    assert new.asset_selection is None and new.run_key == "nightly:2026-11-23:never-curated-000:all"
 
-    monkeypatch.setattr(versions, "CURATION_LOGIC_VERSION", "next")
-    due = {r.partition_key: r.tags["training-assets/why"] for r in evaluate()}
-    assert due[first].startswith("stale (") and due[second].startswith("stale (")
-    assert len({r.run_key for r in evaluate()}) == 3
+    # a new gate in the settings file: the code location loaded with it sees diamonds_plus
+    # (and what follows it) stale in both curated batches, and nothing before it
+    settings = tmp_path / "curation.yaml"
+    settings.write_text("diamonds_plus:\n  gate: 90\n")
+    due = {item["batch"]: item for item in _schedule_in_a_fresh_process(settings)}
+    assert set(due) == {first, second, "never-curated-000"}
+    for batch in (first, second):
+        assert due[batch]["why"].startswith("stale: diamonds_plus (2026.11.22+")
+        assert due[batch]["assets"] == [
+            "diamonds_plus",
+            "diamonds_plus_rejected",
+            "diamonds_plus_report",
+            "global_kernel_state",
+            "kernel_state",
+        ]
+    assert len({item["run_key"] for item in due.values()}) == 3
 
     rotate(root, Budget(1), lambda message: None, force=True, limit=1)
     assert first not in {r.partition_key for r in evaluate()}

@@ -123,7 +123,7 @@ def _job(name: str):
     )
 
 
-def _curation_run(key: str, step_per_process: bool) -> tuple[str, str, bool]:
+def _curation_run(key: str, step_per_process: bool, assets=None) -> tuple[str, str, bool]:
     import dagster as dg
 
     with dg.execute_job(
@@ -131,12 +131,16 @@ def _curation_run(key: str, step_per_process: bool) -> tuple[str, str, bool]:
         _instance(),
         run_config=_run_config(step_per_process=step_per_process),
         tags={"dagster/partition": key},
+        asset_selection=list(assets) if assets else None,
     ) as result:
         return key, result.run_id, result.success
 
 
-def materialize_batches(keys: list[str]) -> list[tuple[str, str, bool]]:
-    """Run the curation job for each batch; (key, run_id, success) each.
+def materialize_batches(
+    keys: list[str], selections: dict | None = None
+) -> list[tuple[str, str, bool]]:
+    """Run the curation job for each batch, or only `selections[key]` (asset keys) of it;
+    (key, run_id, success) each.
 
     `dg.execute_job` with the in-process executor, not `execute_in_process`: the latter
     keeps every step's output in memory for its result object, which for a 50k-span
@@ -153,7 +157,8 @@ def materialize_batches(keys: list[str]) -> list[tuple[str, str, bool]]:
     for key in keys:
         spans = find_manifest(landing, key).batch(key).spans
         _err(f"materializing batch {key} ({spans} spans) ...")
-        outcomes.append(_curation_run(key, step_per_process=spans >= ISOLATED_BATCH_SPANS))
+        assets = (selections or {}).get(key)
+        outcomes.append(_curation_run(key, spans >= ISOLATED_BATCH_SPANS, assets))
     return outcomes
 
 
@@ -204,6 +209,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from training_assets.partitions import batch_partitions, keys_in_range
 
     keys = list(args.partition or [])
+    selections: dict = {}  # batch -> the stale assets to re-run (all when absent)
     if args.partition_range or args.stale:
         registered = _instance().get_dynamic_partitions(batch_partitions.name)
         if args.partition_range:
@@ -214,15 +220,20 @@ def cmd_materialize(args: argparse.Namespace) -> int:
                 return 2
         if args.stale:
             from sensors.schedules import batches_to_curate
-            from training_assets.versions import curation_code_version
+            from training_assets.definitions import build_definitions
 
-            due = batches_to_curate(_instance(), ensure_workspace(), curation_code_version())
-            keys += [key for key in registered if key in due]
+            graph = build_definitions(str(ensure_workspace())).resolve_asset_graph()
+            due = batches_to_curate(_instance(), ensure_workspace(), graph)
+            for key in registered:
+                if key in due and key not in keys:
+                    keys.append(key)
+                    selections[key] = due[key].assets
+                    _err(f"{key}: {due[key].why}")
     keys = list(dict.fromkeys(keys))
     if not keys:
         _err("nothing to materialize")
         return 0
-    outcomes = materialize_batches(keys)
+    outcomes = materialize_batches(keys, selections)
     return 0 if all(ok for _, _, ok in outcomes) else 1
 
 

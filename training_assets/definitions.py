@@ -25,20 +25,26 @@ from sensors import (
     weekly_retrain_schedule,
 )
 from training_assets.deploy.assets import deployed_model, gguf_export, ollama_modelfile
-from training_assets.diamonds_plus.assets import diamonds_plus
+from training_assets.diamonds_plus.assets import DiamondsPlusConfig, diamonds_plus
 from training_assets.embedding.assets import span_embeddings
-from training_assets.enrichment.assets import enriched_spans
+from training_assets.enrichment.assets import EnrichmentConfig, enriched_spans
 from training_assets.evaluation.assets import best_checkpoint, checkpoint_evals
 from training_assets.executors import configured_executor
 from training_assets.feedback.assets import feedback_spans, synthetic_spans
-from training_assets.indexing.assets import inverted_index, span_index, span_index_recall
-from training_assets.ingestion.assets import raw_spans
+from training_assets.indexing.assets import (
+    SpanIndexConfig,
+    inverted_index,
+    span_index,
+    span_index_recall,
+)
+from training_assets.ingestion.assets import RawSpansConfig, raw_spans
 from training_assets.jobs import curation_job, deploy_job, regeneration_job, training_job
-from training_assets.kernel.assets import global_kernel_state, kernel_state
+from training_assets.kernel.assets import KernelStateConfig, global_kernel_state, kernel_state
 from training_assets.rotation.assets import batch_archive, rotation_job
 from training_assets.settings import ensure_workspace, env_positive_int
 from training_assets.training.assets import lora_checkpoints, training_dataset
-from training_assets.validation.assets import validated_spans
+from training_assets.validation.assets import DiamondConfig, validated_spans
+from training_assets.versions import check_settings
 
 if not os.environ.get("DAGSTER_HOME"):
     logging.getLogger("training_assets").warning(
@@ -73,6 +79,16 @@ def build_resources(root: str | None = None) -> dict[str, object]:
 
 
 def build_definitions(root: str | None = None) -> dg.Definitions:
+    check_settings(
+        {
+            "raw_spans": RawSpansConfig,
+            "validated_spans": DiamondConfig,
+            "enriched_spans": EnrichmentConfig,
+            "span_index": SpanIndexConfig,
+            "diamonds_plus": DiamondsPlusConfig,
+            "kernel_state": KernelStateConfig,
+        }
+    )
     return dg.Definitions(
         assets=[
             raw_spans,

@@ -24,14 +24,19 @@ def keys_in_range(keys: list[str], spec: str) -> list[str]:
 
 
 def batch_table_asset(*, group_name: str, kinds: set[str], description: str, **kwargs):
-    """@asset for a per-batch table: batch partitions, one run per batch, Parquet storage."""
-    return dg.asset(
-        partitions_def=batch_partitions,
-        backfill_policy=per_batch_backfill,
-        group_name=group_name,
-        kinds=kinds,
-        io_manager_key="parquet_io_manager",
-        code_version=curation_code_version(),
-        description=description,
-        **kwargs,
-    )
+    """@asset for a per-batch table: batch partitions, one run per batch, Parquet storage,
+    the code version of its step (training_assets/versions.py)."""
+
+    def decorate(fn):
+        return dg.asset(
+            partitions_def=batch_partitions,
+            backfill_policy=per_batch_backfill,
+            group_name=group_name,
+            kinds=kinds,
+            io_manager_key="parquet_io_manager",
+            code_version=curation_code_version(fn.__name__),
+            description=description,
+            **kwargs,
+        )(fn)
+
+    return decorate

@@ -22,20 +22,22 @@ from training_assets.indexing.hnsw import load_span_index
 from training_assets.locks import exclusive_lock
 from training_assets.metadata import markdown_table, png_markdown, rate_line
 from training_assets.partitions import batch_partitions, per_batch_backfill
-from training_assets.versions import curation_code_version
+from training_assets.versions import curation_code_version, setting
 
 ENZYME_NAMES = ("semantic-enricher", "syntax-optimizer", "context-preserver", "security-enzyme")
 
 
 class DiamondsPlusConfig(dg.Config):
-    enzymes: list[str] = list(ENZYME_NAMES)  # run order; leave a name out to switch it off
-    near_duplicate_threshold: float = 0.95
-    neighbors: int = 10
-    related_similarity: float = 0.80
-    context_token_budget: int = 1024
-    redact_emails: bool = False
-    redact_phone_numbers: bool = False
-    gate: float = 85.0
+    enzymes: list[str] = setting(
+        "diamonds_plus", "enzymes", list(ENZYME_NAMES)
+    )  # run order; leave a name out to switch it off
+    near_duplicate_threshold: float = setting("diamonds_plus", "near_duplicate_threshold", 0.95)
+    neighbors: int = setting("diamonds_plus", "neighbors", 10)
+    related_similarity: float = setting("diamonds_plus", "related_similarity", 0.80)
+    context_token_budget: int = setting("diamonds_plus", "context_token_budget", 1024)
+    redact_emails: bool = setting("diamonds_plus", "redact_emails", False)
+    redact_phone_numbers: bool = setting("diamonds_plus", "redact_phone_numbers", False)
+    gate: float = setting("diamonds_plus", "gate", 85.0)
 
 
 def build_enzymes(config: DiamondsPlusConfig, base_model: BaseModelResource) -> list:
@@ -58,20 +60,20 @@ def build_enzymes(config: DiamondsPlusConfig, base_model: BaseModelResource) -> 
 @dg.multi_asset(
     outs={
         "diamonds_plus": dg.AssetOut(
-            code_version=curation_code_version(),
+            code_version=curation_code_version("diamonds_plus"),
             io_manager_key="parquet_io_manager",
             kinds={"polars", "parquet"},
             description="Training-grade spans of the batch: deduplicated, through the enzymes, "
             "re-scored (training_assets/diamonds_plus/scoring.py) and at or above the gate.",
         ),
         "diamonds_plus_rejected": dg.AssetOut(
-            code_version=curation_code_version(),
+            code_version=curation_code_version("diamonds_plus"),
             io_manager_key="parquet_io_manager",
             kinds={"polars", "parquet"},
             description="Spans the gate or dedup turned away, with `reason` and `duplicate_of`.",
         ),
         "diamonds_plus_report": dg.AssetOut(
-            code_version=curation_code_version(),
+            code_version=curation_code_version("diamonds_plus"),
             io_manager_key="json_io_manager",
             kinds={"json"},
             description="Counts of the batch's curation: kept, rejected by reason, enzymes, "

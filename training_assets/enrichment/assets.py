@@ -10,11 +10,12 @@ from training_assets.enrichment.complexity import complexity_score
 from training_assets.enrichment.tags import TAXONOMY, structural_tags, tag_matrix
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_table_asset
+from training_assets.versions import setting
 
 
 class EnrichmentConfig(dg.Config):
-    tag_threshold: float = 0.30
-    max_semantic_tags: int = 3
+    tag_threshold: float = setting("enriched_spans", "tag_threshold", 0.30)
+    max_semantic_tags: int = setting("enriched_spans", "max_semantic_tags", 3)
 
 
 @batch_table_asset(

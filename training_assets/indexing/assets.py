@@ -9,13 +9,14 @@ from training_assets.embedding.assets import span_embeddings
 from training_assets.enrichment.assets import enriched_spans
 from training_assets.indexing.hnsw import HnswParams, load_span_index, recall_at_k
 from training_assets.indexing.sync import NothingToIndex, sync_inverted_index, sync_span_index
+from training_assets.versions import setting
 
 
 class SpanIndexConfig(dg.Config):
-    m: int = 16
-    ef_construction: int = 200
-    ef_search: int = 100
-    rebuild_when_deleted_share: float = 0.3
+    m: int = setting("span_index", "m", 16)
+    ef_construction: int = setting("span_index", "ef_construction", 200)
+    ef_search: int = setting("span_index", "ef_search", 100)
+    rebuild_when_deleted_share: float = setting("span_index", "rebuild_when_deleted_share", 0.3)
 
 
 @dg.asset(

@@ -8,10 +8,11 @@ from training_assets.ingestion.landing import find_manifest, iter_batch_candidat
 from training_assets.ingestion.raw_table import raw_spans_frame
 from training_assets.kernel.files import archive_record
 from training_assets.partitions import batch_table_asset
+from training_assets.versions import setting
 
 
 class RawSpansConfig(dg.Config):
-    max_json_depth: int = 64
+    max_json_depth: int = setting("raw_spans", "max_json_depth", 64)
 
 
 @batch_table_asset(

@@ -25,14 +25,14 @@ from training_assets.kernel.state import (
 )
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_partitions, per_batch_backfill
-from training_assets.versions import curation_code_version
+from training_assets.versions import curation_code_version, setting
 
 
 class KernelStateConfig(dg.Config):
-    pattern_similarity: float = 0.8
-    pattern_min_size: int = 3
-    under_represented_share: float = 0.02
-    frequent_rejection_share: float = 0.05
+    pattern_similarity: float = setting("kernel_state", "pattern_similarity", 0.8)
+    pattern_min_size: int = setting("kernel_state", "pattern_min_size", 3)
+    under_represented_share: float = setting("kernel_state", "under_represented_share", 0.02)
+    frequent_rejection_share: float = setting("kernel_state", "frequent_rejection_share", 0.05)
 
 
 def _patterns_table(patterns: list[dict], limit: int = 10) -> dg.MarkdownMetadataValue:
@@ -63,7 +63,7 @@ def _recommendations_table(advice: list[dict]) -> dg.MarkdownMetadataValue:
     partitions_def=batch_partitions,
     backfill_policy=per_batch_backfill,
     deps=["diamonds_plus", "span_embeddings", "span_quarantine"],
-    code_version=curation_code_version(),
+    code_version=curation_code_version("kernel_state"),
     group_name="kernel",
     kinds={"hnswlib", "json"},
     description="The batch's durable knowledge: patterns (clusters of similar spans), "

@@ -11,11 +11,11 @@ from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_partitions, per_batch_backfill
 from training_assets.validation.rules import DEFAULT_MIN_QUALITY
 from training_assets.validation.split import split_diamonds
-from training_assets.versions import curation_code_version
+from training_assets.versions import curation_code_version, setting
 
 
 class DiamondConfig(dg.Config):
-    min_quality: float = DEFAULT_MIN_QUALITY
+    min_quality: float = setting("validated_spans", "min_quality", DEFAULT_MIN_QUALITY)
 
 
 def accounting_problems(
@@ -40,14 +40,14 @@ def accounting_problems(
 @dg.multi_asset(
     outs={
         "diamond_spans": dg.AssetOut(
-            code_version=curation_code_version(),
+            code_version=curation_code_version("validated_spans"),
             group_name="validation",
             kinds={"polars", "parquet"},
             io_manager_key="parquet_io_manager",
             description="Completed, schema-valid spans with quality ≥ threshold; timestamps in UTC.",
         ),
         "span_quarantine": dg.AssetOut(
-            code_version=curation_code_version(),
+            code_version=curation_code_version("validated_spans"),
             group_name="validation",
             kinds={"polars", "parquet"},
             io_manager_key="parquet_io_manager",
