@@ -27,7 +27,6 @@ $(STAMP): pyproject.toml
 # Debian packages the tests drive for real: a PostgreSQL server (the Postgres instance
 # test) and Chromium (the UI test, through Playwright). Installed when missing and apt-get
 # can run (root, as in CI); otherwise those two tests skip and say what to install.
-SYSTEM_PACKAGES := postgresql chromium
 system-packages:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -59,6 +58,7 @@ bench: setup
 	$(PY) benchmarks/rotation_stream.py --batches 10 --spans-per-batch 2000 --budget 200MB
 	$(PY) benchmarks/feedback_loop.py --records 2000 --synthetic 16
 	$(PY) benchmarks/instance_storage.py --spans 500 --repeats 3
+	$(PY) benchmarks/executors.py --spans 1000 --repeats 3
 
 lint: setup
 	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .
