@@ -55,6 +55,8 @@ def celery_config() -> dict:
                 "data_folder_in": str(queue),
                 "data_folder_out": str(queue),
                 "processed_folder": str(processed),
+                # workers look for new tasks this often (kombu's default: every second)
+                "polling_interval": 0.1,
             },
         }
     elif backend.startswith("file://"):
