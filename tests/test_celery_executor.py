@@ -85,6 +85,9 @@ def test_curation_runs_every_step_on_celery_workers(tmp_path: Path):
     assert diamonds is not None and diamonds.asset_materialization.partition == key
     assert (tmp_path / "workspace" / "diamonds_plus" / f"{key}.parquet").exists()
     assert "Task execute_plan" in worker_log and "succeeded" in worker_log
+    # the broker's files live under DAGSTER_HOME, not wherever the commands ran
+    assert (tmp_path / "dagster_home" / "celery" / "control" / "dagster.exchange").exists()
+    assert not (tmp_path / "control").exists()
 
 
 def test_unknown_executor_is_a_clear_error(tmp_path: Path):

@@ -47,14 +47,15 @@ def celery_config() -> dict:
     backend = os.environ.get("TRAINING_CELERY_BACKEND") or f"file://{folder / 'results'}"
     config: dict = {"broker": broker, "backend": backend}
     if broker.startswith("filesystem://"):
-        queue, processed = folder / "queue", folder / "processed"
-        for path in (queue, processed, folder / "results"):
+        queue, processed, control = folder / "queue", folder / "processed", folder / "control"
+        for path in (queue, processed, control, folder / "results"):
             path.mkdir(parents=True, exist_ok=True)
         config["config_source"] = {
             "broker_transport_options": {
                 "data_folder_in": str(queue),
                 "data_folder_out": str(queue),
                 "processed_folder": str(processed),
+                "control_folder": str(control),  # exchange bindings (default: ./control)
                 # workers look for new tasks this often (kombu's default: every second)
                 "polling_interval": 0.1,
             },
