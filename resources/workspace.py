@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from upath import UPath
 
 from training_assets.ingestion.landing import DEFAULT_BATCH_SIZE
 from training_assets.ingestion.records import DEFAULT_MAX_RECORD_BYTES
@@ -48,24 +49,29 @@ class WorkspaceResource(dg.ConfigurableResource):
         return self.path / "inverted_index"
 
     def tables_are_local(self) -> bool:
-        return (
-            not self.tables_root
-            or "://" not in self.tables_root
-            or (self.tables_root.startswith("file://"))
-        )
+        return "://" not in self.tables_root or self.tables_root.startswith("file://")
 
-    def table_dir(self, asset: str, reader: str) -> Path:
-        """The local folder of a table asset, for `reader`, an asset that reads its files
-        directly (a glob, a scan across batches, a purge) rather than through the IO manager.
-        Those readers need local files; with tables on object storage they stop here."""
+    @property
+    def tables(self) -> Path | UPath:
+        """Where table assets live: a local folder, or a UPath on object storage."""
+        if self.tables_are_local():
+            return Path(self.tables_root.removeprefix("file://") or self.root)
+        return UPath(self.tables_root)
+
+    def table_dir(self, asset: str) -> Path | UPath:
+        return self.tables / asset
+
+    def table_path(self, asset: str, partition: str) -> Path | UPath:
+        """Where the Parquet IO manager keeps a table asset's partition."""
+        return self.table_dir(asset) / f"{partition}.parquet"
+
+    def local_table_dir(self, asset: str, reader: str) -> Path:
+        """The local folder of a table asset, for `reader`, which needs local files (it
+        purges them and measures the disk budget); stops it with tables on object storage."""
         if not self.tables_are_local():
             raise dg.Failure(
-                f"{reader} reads {asset} files directly and needs them on a local filesystem, "
-                f"but TRAINING_TABLES_ROOT is {self.tables_root}. Object storage covers the "
-                "table assets up to enriched_spans (README: Object storage)."
+                f"{reader} works on local table files, but TRAINING_TABLES_ROOT is "
+                f"{self.tables_root}: object storage has its own lifecycle rules for old "
+                "batches (README: Object storage)."
             )
-        return Path(self.tables_root.removeprefix("file://") or self.root) / asset
-
-    def table_path(self, asset: str, partition: str, reader: str) -> Path:
-        """Where the Parquet IO manager keeps a table asset's partition (local tables only)."""
-        return self.table_dir(asset, reader) / f"{partition}.parquet"
+        return self.table_dir(asset)

@@ -36,7 +36,7 @@ def low_data_sensor(
     cooldown = _setting("TRAINING_REGENERATION_COOLDOWN", 6 * 3600)
     cursor = json.loads(context.cursor) if context.cursor else {}
     batches = context.instance.get_dynamic_partitions(batch_partitions.name)
-    fresh, fresh_batches = fresh_examples(workspace.path, batches)
+    fresh, fresh_batches = fresh_examples(workspace.path, batches, workspace.tables)
     if fresh >= retrain_at:
         digest = hashlib.sha256("\n".join(fresh_batches).encode()).hexdigest()[:16]
         return dg.SensorResult(

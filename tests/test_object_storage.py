@@ -1,10 +1,12 @@
 """Table assets on object storage (TRAINING_TABLES_ROOT as a UPath), here S3 served by a
-local moto server: the tables up to enriched_spans are written there (s3fs) and read back
-from there (polars' native S3 reader); the first asset that needs local table files
-stops with a clear error."""
+local moto server: the curation job and the training dataset write their tables there
+(s3fs) and read them back from there (polars' native S3 reader), the cross-batch readers
+(indexes, neighbours, the kernel ledger, the dataset) included; rotation, which purges
+local files, stops with a clear error."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -12,14 +14,11 @@ import polars as pl
 import pytest
 
 from tests.conftest import span, write_lines
-from training_assets.definitions import build_resources
-from training_assets.embedding.assets import span_embeddings
-from training_assets.enrichment.assets import enriched_spans
-from training_assets.indexing.assets import span_index
-from training_assets.ingestion.assets import raw_spans
+from training_assets.definitions import build_definitions
 from training_assets.ingestion.landing import land_file
+from training_assets.kernel.files import read_kernel
 from training_assets.partitions import batch_partitions
-from training_assets.validation.assets import validated_spans
+from training_assets.training.assets import training_dataset
 
 BUCKET = "s3://training-tables/workspace"
 
@@ -51,48 +50,69 @@ def s3(monkeypatch: pytest.MonkeyPatch):
         server.stop()
 
 
-def test_tables_up_to_enrichment_live_in_object_storage(
+def test_curation_and_the_dataset_run_with_tables_in_object_storage(
     workspace: Path, tmp_path: Path, monkeypatch, s3
 ):
     monkeypatch.setenv("TRAINING_TABLES_ROOT", BUCKET)
     instance = dg.DagsterInstance.get()
     source = write_lines(
         tmp_path / "spans.jsonl",
-        [span(i, this=f"How do I parse date format number {i} in Go?") for i in range(12)]
+        [
+            span(i, this=f"How do I parse date format number {i} in Go, case {i * 7}?")
+            for i in range(12)
+        ]
         + [b"{not json"],
     )
     landed, _ = land_file(source, workspace / "landing")
     [key] = landed.keys
     instance.add_dynamic_partitions(batch_partitions.name, [key])
-    resources = build_resources(str(workspace))
-    data_half = [raw_spans, validated_spans, span_embeddings, enriched_spans]
-    result = dg.materialize(data_half, partition_key=key, instance=instance, resources=resources)
-    assert result.success
+    defs = build_definitions(str(workspace))
+    curation = defs.resolve_job_def("curation_job")
+    assert curation.execute_in_process(partition_key=key, instance=instance).success
 
-    for asset in (
+    tables = (
         "raw_spans",
         "diamond_spans",
         "span_quarantine",
         "span_embeddings",
         "enriched_spans",
-    ):
+        "diamonds_plus",
+        "diamonds_plus_rejected",
+    )
+    for asset in tables:
         assert s3.exists(f"training-tables/workspace/{asset}/{key}.parquet"), asset
         assert not (workspace / asset).exists()
-    with s3.open(f"training-tables/workspace/enriched_spans/{key}.parquet", "rb") as handle:
-        enriched = pl.read_parquet(handle)
     with s3.open(f"training-tables/workspace/span_quarantine/{key}.parquet", "rb") as handle:
-        quarantine = pl.read_parquet(handle)
-    assert enriched.height == 12 and quarantine.height == 1  # every line accounted for
+        assert pl.read_parquet(handle).height == 1  # every line accounted for
+    with s3.open(f"training-tables/workspace/diamonds_plus/{key}.parquet", "rb") as handle:
+        kept = pl.read_parquet(handle).height
+    # the cross-batch readers found the tables in the bucket: the index, the ledger
+    manifest = json.loads((workspace / "span_index" / "manifest.json").read_text())
+    assert list(manifest["batches"]) == [key], manifest
+    kernel = read_kernel(workspace, key)
+    assert kernel["statistics"]["spans"]["diamonds_plus"] == kept
+    assert kernel["statistics"]["spans"]["quarantined"] == 1
 
-    indexed = dg.materialize(
-        [*data_half, span_index],
-        selection=[span_index],
-        instance=instance,
-        resources=resources,
-        raise_on_error=False,
+    from training_assets.indexing.search import search
+
+    [hit] = search(
+        workspace, None, "parse date format 5", 1, "keyword", defs.resources["workspace"].tables
     )
-    assert not indexed.success
-    [failure] = [e for e in indexed.all_events if e.is_step_failure]
+    assert hit.question.startswith("How do I parse date format number")  # text from the bucket
+
+    dataset = dg.materialize(
+        [training_dataset],
+        instance=instance,
+        resources=defs.resources,
+        selection=[training_dataset],
+    )
+    assert dataset.success
+    with s3.open("training-tables/workspace/training_dataset.parquet", "rb") as handle:
+        assert pl.read_parquet(handle).height == kept
+
+    rotation = defs.resolve_job_def("rotation_job")
+    rotated = rotation.execute_in_process(instance=instance, raise_on_error=False)
+    assert not rotated.success
+    [failure] = [e for e in rotated.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
-    assert "span_index reads span_embeddings files directly" in message
-    assert BUCKET in message
+    assert "rotation_job works on local table files" in message and BUCKET in message

@@ -56,16 +56,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from training_assets.definitions import build_resources
     from training_assets.indexing.search import search
 
     workspace = ensure_workspace()
-    embedder = None
-    if args.mode != "keyword":
-        from training_assets.definitions import build_resources
-
-        embedder = build_resources(str(workspace))["embedder"].get()
+    resources = build_resources(str(workspace))
+    embedder = resources["embedder"].get() if args.mode != "keyword" else None
     try:
-        hits = search(workspace, embedder, args.query, args.k, args.mode)
+        hits = search(
+            workspace, embedder, args.query, args.k, args.mode, resources["workspace"].tables
+        )
     except FileNotFoundError as exc:
         _err(f"error: {exc}")
         return 1

@@ -119,7 +119,7 @@ def diamonds_plus(
     del index, vectors
     wanted = {other for found in neighbors for other, _ in found}
     known = known_spans(
-        workspace.table_dir("enriched_spans", "diamonds_plus"),
+        workspace.table_dir("enriched_spans"),
         wanted,
         set(enriched_spans["content_hash"].to_list()),
     )

@@ -38,7 +38,7 @@ def known_spans(enriched_dir: Path, ids: set[str], hashes: set[str]) -> pl.DataF
     if not files:
         return pl.DataFrame(schema={c: pl.String for c in NEIGHBOR_COLUMNS})
     return (
-        pl.scan_parquet(files)
+        pl.scan_parquet([str(f) for f in files])
         .select(NEIGHBOR_COLUMNS)
         .filter(pl.col("id").is_in(list(ids)) | pl.col("content_hash").is_in(list(hashes)))
         .collect()

@@ -108,11 +108,11 @@ def synthetic_spans(
         raise dg.Failure("best_checkpoint names no checkpoint: no model to generate with")
     domains = under_represented_domains(json.loads(kernel_file.read_text()))
     tables = [
-        workspace.table_path("diamonds_plus", key, "synthetic_spans")
+        workspace.table_path("diamonds_plus", key)
         for key in context.instance.get_dynamic_partitions(batch_partitions.name)
     ]
     rows = pl.concat(
-        [pl.read_parquet(p, columns=["id", "this", "tags"]) for p in tables if p.exists()]
+        [pl.read_parquet(str(p), columns=["id", "this", "tags"]) for p in tables if p.exists()]
         or [pl.DataFrame(schema={"id": pl.String, "this": pl.String, "tags": pl.List(pl.String)})]
     ).to_dicts()
     prompts = pick_prompts(rows, domains, config.cap, config.seed)

@@ -17,13 +17,15 @@ def trained_batches(runs_dir: Path) -> set[str]:
     return used
 
 
-def fresh_examples(root: Path, batches: Iterable[str]) -> tuple[int, list[str]]:
-    """(diamonds+ rows in batches not yet trained on, those batches)."""
+def fresh_examples(root: Path, batches: Iterable[str], tables=None) -> tuple[int, list[str]]:
+    """(diamonds+ rows in batches not yet trained on, those batches); the tables under
+    `tables` (a local folder or a UPath), default the workspace `root`."""
     used = trained_batches(root / "runs")
+    tables = root if tables is None else tables
     fresh, count = [], 0
     for batch in sorted(set(batches) - used):
-        path = root / "diamonds_plus" / f"{batch}.parquet"
+        path = tables / "diamonds_plus" / f"{batch}.parquet"
         if path.exists():
-            count += pl.scan_parquet(path).select(pl.len()).collect().item()
+            count += pl.scan_parquet(str(path)).select(pl.len()).collect().item()
             fresh.append(batch)
     return count, fresh

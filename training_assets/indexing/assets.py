@@ -32,7 +32,7 @@ def span_index(
     try:
         result = sync_span_index(
             workspace.span_index_dir,
-            workspace.table_dir("span_embeddings", "span_index"),
+            workspace.table_dir("span_embeddings"),
             HnswParams(config.m, config.ef_construction, config.ef_search),
             config.rebuild_when_deleted_share,
             context.log.info,
@@ -77,7 +77,7 @@ def inverted_index(
 ) -> dg.MaterializeResult:
     result = sync_inverted_index(
         workspace.inverted_index_dir,
-        workspace.table_dir("enriched_spans", "inverted_index"),
+        workspace.table_dir("enriched_spans"),
         context.log.info,
     )
     return dg.MaterializeResult(

@@ -52,15 +52,16 @@ def fuse(rankings: list[list[Hit]], k: int) -> list[Hit]:
     return [Hit(batch, span_id, score) for (batch, span_id), score in best]
 
 
-def attach_text(workspace: Path, hits: list[Hit]) -> list[Hit]:
-    """Fill in question, answer and tags from enriched_spans."""
+def attach_text(tables, hits: list[Hit]) -> list[Hit]:
+    """Fill in question, answer and tags from enriched_spans (under `tables`, a local
+    folder or a UPath on object storage)."""
     out = []
     for hit in hits:
-        path = workspace / "enriched_spans" / f"{hit.batch}.parquet"
+        path = tables / "enriched_spans" / f"{hit.batch}.parquet"
         row = None
         if path.exists():
             rows = (
-                pl.scan_parquet(path)
+                pl.scan_parquet(str(path))
                 .filter(pl.col("id") == hit.span_id)
                 .select("this", "if_ok", "tags")
                 .collect()
@@ -76,7 +77,12 @@ def attach_text(workspace: Path, hits: list[Hit]) -> list[Hit]:
 
 
 def search(
-    workspace: Path, embedder: Embedder | None, query: str, k: int = 5, mode: str = "semantic"
+    workspace: Path,
+    embedder: Embedder | None,
+    query: str,
+    k: int = 5,
+    mode: str = "semantic",
+    tables=None,
 ) -> list[Hit]:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
@@ -93,4 +99,4 @@ def search(
         )
         rankings.append([Hit(batch, span_id, score) for batch, span_id, score in found])
     hits = rankings[0][:k] if len(rankings) == 1 else fuse(rankings, k)
-    return attach_text(workspace, hits)
+    return attach_text(workspace if tables is None else tables, hits)

@@ -21,8 +21,9 @@ def batch_sources(table_dir: Path) -> dict[str, BatchSource]:
     """
     sources = {}
     for path in sorted(table_dir.glob("*.parquet")):
-        stat = path.stat()
-        sources[path.stem] = BatchSource(path.stem, path, f"{stat.st_size}:{stat.st_mtime_ns}")
+        stat = path.stat()  # on object storage: the object's size and last-modified time
+        mtime = getattr(stat, "st_mtime_ns", None) or int(stat.st_mtime * 1e9)
+        sources[path.stem] = BatchSource(path.stem, path, f"{stat.st_size}:{mtime}")
     return sources
 
 

@@ -34,7 +34,7 @@ class IndexSync:
 
 def _dimension(directory: Path, sources) -> int | None:
     for source in sources.values():
-        return pl.read_parquet_schema(source.path)["combined_vec"].size
+        return pl.read_parquet_schema(str(source.path))["combined_vec"].size
     manifest = directory / "manifest.json"
     return json.loads(manifest.read_text())["dimension"] if manifest.exists() else None
 
@@ -63,7 +63,7 @@ def sync_span_index(
             plan = plan_sync(sources, {})
         added = 0
         for position, source in enumerate(plan.add, 1):
-            table = pl.read_parquet(source.path, columns=["id", "combined_vec"])
+            table = pl.read_parquet(str(source.path), columns=["id", "combined_vec"])
             added += index.add_batch(
                 source.batch,
                 source.fingerprint,
@@ -91,7 +91,7 @@ def sync_inverted_index(
         terms = 0
         for source in plan.add:
             postings = batch_postings(
-                pl.read_parquet(source.path, columns=["id", "this", "if_ok", "tags"])
+                pl.read_parquet(str(source.path), columns=["id", "this", "if_ok", "tags"])
             )
             write_postings(directory, source.batch, postings)
             indexed[source.batch] = source.fingerprint

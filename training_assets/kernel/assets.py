@@ -75,16 +75,15 @@ def kernel_state(
 ) -> dg.MaterializeResult:
     batch = context.partition_key
     root = workspace.path
-    workspace.table_dir("diamond_spans", "kernel_state")  # the ledger reads the batch's tables
     archived = archive_record(root, batch)
     if archived:
         raise dg.Failure(
             f"batch {batch} was archived to {archived['path']} and purged: its kernel state is "
             f"kept as it is (`training-assets kernel rebuild {archived['path']}` recomputes it)"
         )
-    ledger = load_ledger(root, batch)
+    ledger = load_ledger(root, batch, workspace.tables)
     vectors = pl.read_parquet(
-        workspace.table_path("span_embeddings", batch, "kernel_state"),
+        str(workspace.table_path("span_embeddings", batch)),
         columns=["id", "combined_vec"],
     )
     matrix = vectors["combined_vec"].to_numpy().astype(np.float32, copy=False)

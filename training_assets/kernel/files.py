@@ -41,16 +41,20 @@ def archive_record(root: Path, batch: str) -> dict | None:
     return kernel.get("archive") if kernel else None
 
 
-def load_ledger(root: Path, batch: str) -> Ledger:
+def load_ledger(root: Path, batch: str, tables=None) -> Ledger:
+    """The batch's ledger from its tables (under `tables`, a local folder or a UPath on
+    object storage; default: the workspace `root`) and its diamonds+ report."""
+    tables = root if tables is None else tables
+
     def table(asset: str, columns: Iterable[str]) -> pl.DataFrame:
-        path = root / asset / f"{batch}.parquet"
+        path = tables / asset / f"{batch}.parquet"
         if not path.exists():
             return pl.DataFrame()
-        present = [c for c in columns if c in pl.read_parquet_schema(path)]
-        return pl.read_parquet(path, columns=present)
+        present = [c for c in columns if c in pl.read_parquet_schema(str(path))]
+        return pl.read_parquet(str(path), columns=present)
 
-    if not (root / "diamond_spans" / f"{batch}.parquet").exists():
-        raise MissingLedger(f"batch {batch}: no diamond_spans table in {root}")
+    if not (tables / "diamond_spans" / f"{batch}.parquet").exists():
+        raise MissingLedger(f"batch {batch}: no diamond_spans table in {tables}")
     spans = table("diamond_spans", SPAN_FIELDS)
     reports = {}
     report_file = root / "diamonds_plus_report" / f"{batch}.json"

@@ -55,11 +55,10 @@ def training_dataset(
     # Every batch partition's diamonds+ table, read lazily (the IO manager would hand back
     # one frame instead of a dict when there is a single batch).
     batches = context.instance.get_dynamic_partitions(batch_partitions.name)
-    tables = {
-        key: workspace.table_path("diamonds_plus", key, "training_dataset")
-        for key in sorted(batches)
+    tables = {key: workspace.table_path("diamonds_plus", key) for key in sorted(batches)}
+    diamonds_plus = {
+        key: pl.scan_parquet(str(path)) for key, path in tables.items() if path.exists()
     }
-    diamonds_plus = {key: pl.scan_parquet(path) for key, path in tables.items() if path.exists()}
     if not diamonds_plus:
         raise dg.Failure("no diamonds_plus batch is materialized: run the curation job first")
     spans = (
