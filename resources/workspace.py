@@ -20,8 +20,8 @@ class WorkspaceResource(dg.ConfigurableResource):
     """Paths inside the workspace, and the ingest settings shared by CLI and sensor."""
 
     root: str
-    # where the Parquet IO manager keeps table assets: "" for <root>, or any UPath
-    # (s3://bucket/prefix, gs://…, memory://…); see tables_are_local()
+    # where the Parquet IO manager keeps table assets: "" for <root>, a folder, or a UPath
+    # on object storage (s3://bucket/prefix, gs://…)
     tables_root: str = ""
     batch_size: int = DEFAULT_BATCH_SIZE
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
@@ -65,13 +65,12 @@ class WorkspaceResource(dg.ConfigurableResource):
         """Where the Parquet IO manager keeps a table asset's partition."""
         return self.table_dir(asset) / f"{partition}.parquet"
 
-    def local_table_dir(self, asset: str, reader: str) -> Path:
-        """The local folder of a table asset, for `reader`, which needs local files (it
-        purges them and measures the disk budget); stops it with tables on object storage."""
+    def require_local_tables(self, reader: str) -> None:
+        """Stop `reader`, which needs table files on a local disk (it purges them and
+        measures the disk budget), when the tables are on object storage."""
         if not self.tables_are_local():
             raise dg.Failure(
                 f"{reader} works on local table files, but TRAINING_TABLES_ROOT is "
                 f"{self.tables_root}: object storage has its own lifecycle rules for old "
                 "batches (README: Object storage)."
             )
-        return self.table_dir(asset)

@@ -37,7 +37,7 @@ def rotate_workspace(
     except BudgetError as error:
         raise dg.Failure(str(error)) from error
     root = workspace.path
-    workspace.local_table_dir("diamond_spans", "rotation_job")  # archives and purges table files
+    workspace.require_local_tables("rotation_job")
     before = workspace_usage(root)
     context.log.info(
         f"workspace {human(before.total)} of {human(budget.bytes)} "
