@@ -20,16 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+from report import run_stamp, save_report
 
 
 def write_input(target: Path, spans: int) -> int:
@@ -228,8 +227,7 @@ def main() -> int:
         for k in keys
     )
     report: dict = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        **run_stamp(),
         "spans_requested": args.spans,
         "pairs": pairs,
         "diamonds": diamonds,
@@ -274,10 +272,7 @@ def main() -> int:
     tree_peak = max((rss for _, rss in sampler.samples), default=0.0)
     report["peak_rss_mb"] = round(max(peak_kb / 1024, tree_peak), 1)
 
-    out_dir = Path(__file__).parent / "results"
-    out_dir.mkdir(exist_ok=True)
-    out_file = out_dir / f"data_half-{report['date']}-{args.spans}.json"
-    out_file.write_text(json.dumps(report, indent=2) + "\n")
+    save_report(report, f"data_half-{report['date']}-{args.spans}")
     print(json.dumps(report, indent=2))
     print(
         "\n| spans | diamonds | first pass s | bare encode s | first/bare | second/bare | peak RSS MB |"

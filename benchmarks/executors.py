@@ -12,22 +12,22 @@ cluster (`training-assets worker --concurrency 2`, kombu's filesystem broker).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(REPO))
 from data_half import prepare_base_tokenizer, write_input  # noqa: E402
+from report import run_stamp, save_report  # noqa: E402
+
+from tests.processes import stop_process_group  # noqa: E402
 
 
 def cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
@@ -83,14 +83,11 @@ def main() -> int:
             seconds["default"].append(timed_materialize(key, env))
             seconds["celery"].append(timed_materialize(key, celery_env))
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
-        time.sleep(5)
+        stop_process_group(worker)
         log.close()
     means = {name: statistics.mean(values) for name, values in seconds.items()}
     report = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        **run_stamp(),
         "spans": args.spans,
         "repeats": args.repeats,
         "celery_concurrency": args.workers,
@@ -99,9 +96,7 @@ def main() -> int:
         "mean_seconds": {k: round(v, 2) for k, v in means.items()},
         "celery_over_default": round(means["celery"] / means["default"], 3),
     }
-    out = Path(__file__).parent / "results" / f"executors-{report['date']}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    save_report(report, f"executors-{report['date']}")
     print("| spans | runs each | default (in process) | Celery, 2 workers | Celery / default |")
     print("|---|---|---|---|---|")
     print(

@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from report import run_stamp, save_report
 
 WRITER = r"""
 import sys
@@ -129,8 +129,7 @@ def main() -> int:
     )
     root = scratch / "workspace"
     report = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        **run_stamp(),
         "writes": [write_throughput(args.records, n) for n in (1, 2, 4)],
     }
     print("| writers | interactions | interactions/s | lost |", file=sys.stderr)
@@ -146,8 +145,7 @@ def main() -> int:
     elif args.synthetic:
         report["regeneration"] = regeneration(root, args.synthetic)
         print(json.dumps(report["regeneration"], indent=2), file=sys.stderr)
-    out = Path(__file__).parent / "results" / f"feedback_loop-{report['date']}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = save_report(report, f"feedback_loop-{report['date']}")
     print(f"results: {out}", file=sys.stderr)
     return 0
 

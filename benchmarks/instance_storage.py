@@ -11,22 +11,21 @@ package (a throwaway server is started in /tmp).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 from data_half import prepare_base_tokenizer, write_input  # noqa: E402
-from postgres_server import postgres_server  # noqa: E402
+from report import run_stamp, save_report  # noqa: E402
+
+from tests.postgres_server import postgres_server  # noqa: E402
 
 
 def main() -> int:
@@ -77,17 +76,14 @@ def main() -> int:
             instance.dispose()
     means = {name: statistics.mean(values) for name, values in seconds.items()}
     report = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        **run_stamp(),
         "spans": landed.spans,
         "repeats": args.repeats,
         "seconds": {k: [round(v, 2) for v in vs] for k, vs in seconds.items()},
         "mean_seconds": {k: round(v, 2) for k, v in means.items()},
         "postgres_over_sqlite": round(means["postgres"] / means["sqlite"], 3),
     }
-    out = Path(__file__).parent / "results" / f"instance_storage-{report['date']}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    save_report(report, f"instance_storage-{report['date']}")
     print("| spans | runs each | SQLite | Postgres | Postgres / SQLite |")
     print("|---|---|---|---|---|")
     print(

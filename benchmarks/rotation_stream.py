@@ -16,16 +16,15 @@ import contextlib
 import gzip
 import json
 import os
-import platform
 import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from data_half import prepare_base_tokenizer, write_input  # noqa: E402
+from report import run_stamp, save_report  # noqa: E402
 
 
 class UsageSampler:
@@ -155,8 +154,7 @@ def main() -> int:
     kernel_sizes = [(root / "kernel" / f"{key}.json").stat().st_size for key in keys]
     largest_batch = max(footprints.values())
     report = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        **run_stamp(),
         "budget_bytes": budget.bytes,
         "threshold": budget.threshold,
         "target": budget.target,
@@ -183,9 +181,7 @@ def main() -> int:
         },
         "rows": rows,
     }
-    out = Path(__file__).parent / "results" / f"rotation_stream-{report['date']}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = save_report(report, f"rotation_stream-{report['date']}")
     print(
         "| budget | batches | spans | peak workspace | largest batch | peak ≤ budget + batch "
         "| rotations | archived | archive / purged files | archive / ledger JSONL "

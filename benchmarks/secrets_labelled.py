@@ -18,15 +18,14 @@ import argparse
 import base64
 import hashlib
 import json
-import os
 import random
 import string
 import sys
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
-from pathlib import Path
+
+from report import run_stamp, save_report
 
 ALNUM = string.ascii_letters + string.digits
 UPPER = string.ascii_uppercase + string.digits
@@ -170,8 +169,7 @@ def main() -> int:
     seconds = time.perf_counter() - started
 
     report = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        **run_stamp(),
         "recall_by_kind": {k: round(caught[k] / totals[k], 4) for k in totals},
         "recall": round(sum(caught.values()) / len(positives), 4),
         "false_positive_rate_by_look_alike": {
@@ -185,9 +183,7 @@ def main() -> int:
         "real_redactions_by_kind": dict(real_kinds.most_common()),
         "seconds": round(seconds, 1),
     }
-    out = Path(__file__).parent / "results" / f"secrets-{report['date']}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    save_report(report, f"secrets-{report['date']}")
     print(json.dumps(report, indent=2))
     return 0
 

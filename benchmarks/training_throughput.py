@@ -19,14 +19,13 @@ padded / plain ≥ 1.0, packed / plain ≥ 1.5.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from report import run_stamp, save_report
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -184,8 +183,7 @@ def main() -> int:
             print(f"{mode}: {summary['train_tokens_per_second']:.1f} tokens/s", file=sys.stderr)
     base = plain["tokens_per_second"]
     report = {
-        "date": datetime.now(UTC).date().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        **run_stamp(),
         "model": location.path if location.gguf_file is None else location.gguf_file,
         "steps": args.steps,
         "batch_size": args.batch_size,
@@ -196,9 +194,7 @@ def main() -> int:
         "ratio_padded_vs_plain": results["train_lora_padded"]["tokens_per_second"] / base,
         "ratio_packed_vs_plain": results["train_lora_packed"]["tokens_per_second"] / base,
     }
-    out = Path(__file__).parent / "results" / f"training_throughput-{report['date']}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    save_report(report, f"training_throughput-{report['date']}")
     print("| loop | real tokens | seconds | tokens/s | × plain |")
     print("|---|---|---|---|---|")
     for name, r in results.items():

@@ -6,11 +6,12 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.processes import free_port
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 PG_ENV = (
@@ -20,12 +21,6 @@ PG_ENV = (
     "DAGSTER_PG_PASSWORD",
     "DAGSTER_PG_DB",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_postgres(args: list[str]) -> list[str]:
@@ -42,7 +37,7 @@ def postgres_server(db_name: str = "dagster") -> Iterator[dict[str, str]]:
     folder = Path(tempfile.mkdtemp(prefix="training-assets-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
-    data, port, bin_dir = folder / "data", _free_port(), Path(PG_BIN[-1])
+    data, port, bin_dir = folder / "data", free_port(), Path(PG_BIN[-1])
 
     def run(*args: str) -> None:
         subprocess.run(_as_postgres([str(bin_dir / args[0]), *args[1:]]), check=True,

@@ -3,32 +3,14 @@ a worker process started with `training-assets worker`, the run from the CLI."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.conftest import span, write_lines
+from tests.processes import stop_process_group
 from tests.test_cli import run_cli
-
-
-def _stop(worker: subprocess.Popen) -> None:
-    """SIGTERM the worker's process group (celery shuts down warm), then wait it out."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(worker.pid, signal.SIGTERM)
-    worker.wait(timeout=60)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(worker.pid, 0)  # pool processes still in the group?
-        except ProcessLookupError:
-            return
-        time.sleep(0.5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(worker.pid, signal.SIGKILL)
 
 
 def test_curation_runs_every_step_on_celery_workers(tmp_path: Path):
@@ -58,7 +40,7 @@ def test_curation_runs_every_step_on_celery_workers(tmp_path: Path):
     try:
         result = run_cli(["materialize", "--partition", key], tmp_path, env)
     finally:
-        _stop(worker)
+        stop_process_group(worker)
         log.close()
     worker_log = (tmp_path / "worker.log").read_text()
     assert result.returncode == 0, result.stderr[-3000:] + worker_log[-3000:]

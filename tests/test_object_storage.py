@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from tests.conftest import span, write_lines
+from tests.processes import free_port
 from training_assets.definitions import build_definitions
 from training_assets.ingestion.landing import land_file
 from training_assets.kernel.files import read_kernel
@@ -28,9 +29,7 @@ def s3(monkeypatch: pytest.MonkeyPatch):
     """A local S3 endpoint (moto) with one bucket; an s3fs filesystem pointed at it."""
     s3fs = pytest.importorskip("s3fs")
     server_module = pytest.importorskip("moto.server")
-    from tests.postgres_server import _free_port
-
-    port = _free_port()
+    port = free_port()
     server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

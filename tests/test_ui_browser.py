@@ -13,8 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +20,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.processes import free_port, stop_process_group
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -47,12 +47,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_for_server(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,16 +60,6 @@ def _wait_for_server(url: str, process: subprocess.Popen, log: Path, timeout: fl
                 return
         time.sleep(1)
     raise TimeoutError(f"dagster dev did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _land_batches(workspace: Path, tmp_path: Path, instance) -> list[str]:
@@ -139,7 +123,7 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
     timings: dict[str, float] = {}
     started = time.monotonic()
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "dagster-dev.log"
     server = subprocess.Popen(
@@ -228,7 +212,7 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
             page.screenshot(path=shots / "diamonds-plus-report.png")
             browser.close()
     finally:
-        _stop(server)
+        stop_process_group(server)
     timings["total_s"] = time.monotonic() - started
     (shots / "timings.json").write_text(
         json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2) + "\n"
