@@ -164,3 +164,7 @@ def test_a_settings_change_re_runs_exactly_the_steps_it_affects(workspace: Path,
     settings.write_text("diamonds_plus:\n  gaet: 99\n")
     typo = run_cli(["materialize", "--stale"], tmp_path, env)
     assert typo.returncode == 2 and "diamonds_plus has no setting(s) ['gaet']" in typo.stderr
+    settings.write_text("diamonds_plus:\n  gate: high\n")
+    wrong = run_cli(["materialize", "--stale"], tmp_path, env)
+    assert wrong.returncode == 2
+    assert "diamonds_plus.gate must be a number, got 'high'" in wrong.stderr

@@ -71,8 +71,27 @@ def curation_settings() -> dict[str, dict]:
 
 
 def setting(step: str, field: str, default):
-    """The default of one config field of a step: the settings file's value, else `default`."""
-    return curation_settings().get(step, {}).get(field, default)
+    """The default of one config field of a step: the settings file's value, else
+    `default`; a value of another kind than `default` is a SettingsError that names it."""
+    section = curation_settings().get(step, {})
+    if field not in section:
+        return default
+    value = section[field]
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    expected, fits = {
+        bool: ("true or false", isinstance(value, bool)),
+        int: ("a whole number", number and isinstance(value, int)),
+        float: ("a number", number),
+        list: (
+            "a list of names",
+            isinstance(value, list) and all(isinstance(v, str) for v in value),
+        ),
+    }.get(type(default), (type(default).__name__, isinstance(value, type(default))))
+    if not fits:
+        raise SettingsError(
+            f"{os.environ[SETTINGS_ENV]}: {step}.{field} must be {expected}, got {value!r}"
+        )
+    return float(value) if isinstance(default, float) else value
 
 
 def check_settings(config_classes: dict[str, type]) -> None:
