@@ -53,7 +53,7 @@ ui: setup
 
 bench: setup
 	$(PY) benchmarks/data_half.py --spans 6000
-	$(PY) benchmarks/secrets_labelled.py --per-kind 200
+	$(PY) benchmarks/redaction_corpus.py --per-rule 3 --raw-spans 3000
 	$(PY) benchmarks/training_throughput.py --steps 12 --batch-size 4 --max-seq-len 512
 	$(PY) benchmarks/rotation_stream.py --batches 10 --spans-per-batch 2000 --budget 200MB
 	$(PY) benchmarks/feedback_loop.py --records 2000 --synthetic 16

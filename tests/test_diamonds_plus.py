@@ -18,13 +18,13 @@ from training_assets.definitions import build_definitions
 from training_assets.ingestion.landing import land_file
 from training_assets.partitions import batch_partitions
 
-UPPER = string.ascii_uppercase + string.digits
+UPPER = string.ascii_uppercase + "234567"  # AWS key ids are base32
 
 
 def planted_secrets() -> dict[str, str]:
     return {
         "aws": "AKIA" + token(16, UPPER),
-        "hf": f"hf_{token(34)}",
+        "hf": f"hf_{token(34, string.ascii_letters)}",
         "pat": f"github_pat_{token(22)}_{token(59)}",
         "password": token(18),
         "db": token(12) + "!9",
@@ -149,7 +149,7 @@ def test_diamonds_plus_end_to_end(workspace: Path, tmp_path: Path):
     third_turn = kept2.filter(pl.col("turn_index") == 2)
     context = third_turn["context"][0]
     assert len(context) == 2 and context[1]["this"].startswith(
-        "And this one, [REDACTED:github_token]"
+        "And this one, [REDACTED:github_fine_grained_pat]"
     )
 
     report = json.loads((workspace / "diamonds_plus_report" / f"{first}.json").read_text())
@@ -162,7 +162,7 @@ def test_diamonds_plus_end_to_end(workspace: Path, tmp_path: Path):
         "security-enzyme",
     }
     assert all(e["seen"] == 5 for e in report["enzymes"])
-    assert {"aws_access_key", "password_assignment", "private_key"} <= set(
+    assert {"aws_access_token", "password_assignment", "private_key"} <= set(
         report["redactions_by_kind"]
     )
     records = instance.fetch_materializations(
@@ -186,6 +186,6 @@ def test_diamonds_plus_end_to_end(workspace: Path, tmp_path: Path):
     written = every_artifact_text(
         workspace, Path(os.environ["DAGSTER_HOME"]), skip=workspace / "landing"
     )
-    assert "[REDACTED:huggingface_token]" in written
+    assert "[REDACTED:huggingface_access_token]" in written
     leaked = [name for name, secret in planted.items() if secret in written]
     assert leaked == [], f"credentials leaked into artifacts: {leaked}"

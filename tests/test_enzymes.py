@@ -42,7 +42,7 @@ def test_syntax_optimizer_ignores_prose_and_flags_unclosed_fences():
 
 
 def test_security_enzyme_redacts_new_kinds_and_spares_look_alikes():
-    hf, pat = f"hf_{token(34)}", f"github_pat_{token(22)}_{token(59)}"
+    hf, pat = f"hf_{token(34, string.ascii_letters)}", f"github_pat_{token(22)}_{token(59)}"
     text = (
         f"login with {hf} and {pat}; db at postgres://app:{token(10)}!x@db.internal/app\n"
         f'password = "{token(14)}"\n'
@@ -54,9 +54,9 @@ def test_security_enzyme_redacts_new_kinds_and_spares_look_alikes():
     clean = result.span["if_ok"]
     assert hf not in clean and pat not in clean
     assert sorted(set(result.span["redactions"])) == [
-        "connection_string_password",
-        "github_token",
-        "huggingface_token",
+        "generic_credential_uri",
+        "github_fine_grained_pat",
+        "huggingface_access_token",
         "password_assignment",
     ]
     for look_alike in (

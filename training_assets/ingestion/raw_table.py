@@ -2,7 +2,9 @@
 
 Credentials are replaced here, as the text enters the first table, so that no table,
 vector, index, log line or metadata entry downstream can hold one. The landing file is
-the only place the original bytes remain.
+the only place the original bytes remain. A value found anywhere in the batch is
+replaced everywhere in it: a key pasted in one turn and quoted bare in another (where no
+rule would know it), or repeated in a later span of the same thread, goes too.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from training_assets.ingestion.formats import Candidate
-from training_assets.validation.redaction import redact_fields
+from training_assets.redaction import redact_fields, replace_values
 
 TEXT_FIELDS = (
     "id",
@@ -60,13 +62,15 @@ def raw_spans_frame(
     """
     chunks: list[pl.DataFrame] = []
     columns: dict[str, list] = {name: [] for name in RAW_SPANS_SCHEMA}
+    found_in_batch: dict[str, str] = {}
     for candidate in candidates:
         record = candidate.record
-        values, kinds = redact_fields(candidate.fields.get(name) for name in TEXT_FIELDS)
         error = candidate.error
-        if error is not None:
-            (error,), error_kinds = redact_fields([error])
-            kinds.extend(error_kinds)
+        fields = [candidate.fields.get(name) for name in TEXT_FIELDS]
+        redacted, kinds, found = redact_fields([*fields, error])
+        *values, error = redacted
+        for value, kind in found.items():
+            found_in_batch.setdefault(value, kind)
         row = {
             "batch": batch,
             "source_file": source_file,
@@ -87,4 +91,43 @@ def raw_spans_frame(
             chunks.append(pl.DataFrame(columns, schema=RAW_SPANS_SCHEMA))
             columns = {name: [] for name in RAW_SPANS_SCHEMA}
     chunks.append(pl.DataFrame(columns, schema=RAW_SPANS_SCHEMA))
-    return pl.concat(chunks, rechunk=True)
+    frame = pl.concat(chunks, rechunk=True)
+    return redact_everywhere(frame, found_in_batch) if found_in_batch else frame
+
+
+_REDACTED_COLUMNS = (*TEXT_FIELDS, "parse_error")
+
+
+def redact_everywhere(frame: pl.DataFrame, found: dict[str, str]) -> pl.DataFrame:
+    """Replace every occurrence of every found value in every text column of the batch.
+
+    Polars' Aho-Corasick `contains_any` picks the few rows that still hold one; only
+    those go through Python.
+    """
+    needles = sorted(found)
+    holds = pl.any_horizontal(
+        pl.col(name).str.contains_any(needles).fill_null(False) for name in _REDACTED_COLUMNS
+    )
+    rows = frame.with_row_index("_row").filter(holds)
+    if rows.height == 0:
+        return frame
+    updates: dict[str, list] = {name: [] for name in (*_REDACTED_COLUMNS, "redactions")}
+    for row in rows.iter_rows(named=True):
+        kinds = list(row["redactions"])
+        for name in _REDACTED_COLUMNS:
+            value = row[name]
+            if value:
+                value, more = replace_values(value, found)
+                kinds.extend(more)
+            updates[name].append(value)
+        updates["redactions"].append(kinds)
+    patch = pl.DataFrame(
+        {"_row": rows["_row"], **updates},
+        schema={"_row": pl.UInt32, **{n: RAW_SPANS_SCHEMA[n] for n in updates}},
+    )
+    return (
+        frame.with_row_index("_row")
+        .update(patch, on="_row")
+        .drop("_row")
+        .select(RAW_SPANS_SCHEMA.names())
+    )

@@ -1,6 +1,6 @@
 """security-enzyme: the last word on secrets and, if asked, personal data.
 
-raw_spans already ran the credential detectors (training_assets/validation/redaction.py)
+raw_spans already ran the credential detectors (training_assets/redaction/)
 as text entered the first table; this pass runs them again over everything the span
 will carry into training — including the thread context the context preserver attached
 — and adds emails and phone numbers when configured. A redaction keeps its kind
@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from training_assets.diamonds_plus.enzymes.base import EnzymeResult
-from training_assets.validation.redaction import redact
+from training_assets.redaction import redact
 
 TEXT_FIELDS = ("this", "if_ok", "system")
 

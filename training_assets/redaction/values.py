@@ -1,0 +1,153 @@
+"""What a credential value looks like: random enough, not a placeholder, one whole token.
+
+These tests decide, for a value an engine rule or an assignment found, whether it is
+redacted and how far the redaction reaches. They are shared by every detector so that
+"placeholder" and "token" mean the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+# Documentation keys and fill-in markers, anywhere in the value.
+_PLACEHOLDER = re.compile(
+    r"EXAMPLE|(?i:x{6,}|\*{4,}|#{6,}|\.{3}|…|<[^>]*>|\[[A-Z_:]+\]|\$\{|\{\{|\{[a-z_]+\}|%\(|%s\b|"
+    r"your[_-]?(?:api|secret|access|own|token|key|pass|app)|changeme|change[_-]me|placeholder|"
+    r"dummy|redacted|replace[_-]?(?:me|with|this)|insert[_-]|fake[_-]?(?:key|token|secret)|"
+    r"^(?:none|null|nil|undefined|true|false|empty|required|optional|string|str|secret|password|"
+    r"passwd|token|api[_-]?key|key|value|test|sample|foo|bar|baz|qwerty|admin|abc123|"
+    r"(?:my|the|a)[_-]?(?:secret|password|token|key))$)"
+)
+# Keys that providers print in their own documentation; a user quoting the docs leaks nothing.
+DOCUMENTED_KEYS = frozenset(
+    {
+        "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+        "pk_test_TYooMQauvdEDq54NiTphI7jx",
+        "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
+    }
+)
+_REPEATED = re.compile(r"^(.)\1+$")
+# dates, times, versions, amounts: digits and separators, no letters
+_DATE_OR_NUMBER = re.compile(r"^v?[\d\-:/.,+_]+[TZ]?[\d\-:/.,+_]*$")
+_ENVIRONMENT_REFERENCE = re.compile(r"^\$[A-Za-z_{(]|^%[A-Za-z_]+%$|^process\.env\.|^os\.")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_.]*(?:\(\)?|\[)?$")
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_CODE_EXPRESSION = re.compile(r"[()\[\]{}]")
+
+# The characters a token can hold; "+/=.~" only when the found value already uses them.
+_TOKEN_CORE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_TOKEN_EXTRA = frozenset("+/.~%")
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits per character of `value` under its own character frequencies."""
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    total = len(value)
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+def character_classes(value: str) -> int:
+    """How many of lower case, upper case, digits and symbols `value` mixes."""
+    return (
+        any(c.islower() for c in value)
+        + any(c.isupper() for c in value)
+        + any(c.isdigit() for c in value)
+        + any(not c.isalnum() for c in value)
+    )
+
+
+def is_placeholder(value: str) -> bool:
+    """A documentation marker, an environment reference or a provider's published key."""
+    return (
+        value in DOCUMENTED_KEYS
+        or _PLACEHOLDER.search(value) is not None
+        or _REPEATED.search(value) is not None
+        or _ENVIRONMENT_REFERENCE.search(value) is not None
+    )
+
+
+def is_identifier(value: str) -> bool:
+    """A name in code (`self.token`, `API_TOKEN`, `getAccessToken()`), not random letters:
+    a dotted or snake-case name, or a few camel-case words; random mixed case breaks into
+    many scraps."""
+    if not _IDENTIFIER.match(value):
+        return False
+    return "." in value or "_" in value or len(_WORDS.findall(value)) <= 4
+
+
+def looks_random(value: str, min_length: int = 12) -> bool:
+    """A machine-made secret: long enough, mixed characters, high entropy, not code."""
+    if len(value) < min_length or any(c.isspace() for c in value):
+        return False
+    if is_identifier(value) or _CODE_EXPRESSION.search(value) or is_placeholder(value):
+        return False
+    classes = character_classes(value)
+    entropy = shannon_entropy(value)
+    if all(c in "0123456789abcdef" for c in value.lower()):
+        # hex keys are common (API keys, HMAC secrets) and carry 4 bits per character at best
+        return len(value) >= 16 and entropy >= 2.8 and not value.isdigit()
+    return classes >= 2 and entropy >= 3.0
+
+
+def is_named_secret(
+    value: str, password: bool = False, spaced: bool = False, quoted: bool = False
+) -> bool:
+    """A value given a credential name (`walkscore TOKEN abcd1234…`, `key: 9f8e…`).
+
+    The name already says it is a secret, so the value need not look random: documented
+    sample values and sequential keys go too. Left alone: placeholders, references, code,
+    plain words, URLs, dates and version numbers. A quoted value is a string, never a
+    variable, and a password may be a plain word. After a bare space (`key 1234…`, no `=`
+    or `:`), prose is likelier, so the value must be 12+ characters with a digit.
+    """
+    if any(c.isspace() for c in value) or "://" in value or is_placeholder(value):
+        return False
+    if _CODE_EXPRESSION.search(value):
+        return False
+    if password and not spaced and "." not in value:
+        return len(value) >= 6
+    if is_identifier(value) and not (quoted and len(value) >= 8 and character_classes(value) >= 2):
+        return False
+    if value.isdigit():
+        return len(value) >= 16
+    if _DATE_OR_NUMBER.match(value):
+        return False
+    if spaced:
+        return len(value) >= 12 and any(c.isdigit() for c in value)
+    if len(value) < (6 if password else 8):
+        return False
+    return character_classes(value) >= 2
+
+
+def looks_like_password(value: str) -> bool:
+    """A value assigned to a password name: people's passwords are short and not random,
+    so only placeholders, references, code and plain single words are left alone."""
+    if len(value) < 6 or any(c.isspace() for c in value) or is_placeholder(value):
+        return False
+    if is_identifier(value) or _CODE_EXPRESSION.search(value):
+        return False
+    return character_classes(value) >= 2
+
+
+def widen_to_token(text: str, start: int, end: int) -> tuple[int, int]:
+    """Grow [start, end) to the whole token it sits in, so no prefix or tail survives.
+
+    The token's alphabet is the found value's own: letters, digits, '_' and '-', plus any
+    of '+/.~%' the value already contains (a JWT's dots, a base64 key's slashes). '='
+    padding joins on the right only, and a sentence's closing '.' is left out.
+    """
+    found, original_end = text[start:end], end
+    allowed = _TOKEN_CORE | (_TOKEN_EXTRA & set(found))
+    while start > 0 and text[start - 1] in allowed:
+        start -= 1
+    while end < len(text) and text[end] in allowed:
+        end += 1
+    while end < len(text) and text[end] == "=":
+        end += 1
+    while end - 1 > start and end > original_end and text[end - 1] == ".":
+        end -= 1
+    return start, end
