@@ -194,6 +194,7 @@ def leaked_piece(secret: str, out: str, original: str, width: int = 8) -> bool:
     holds anyway (`Password` in `key="Password" value="Password1"`)."""
     if len(secret) <= width:
         return secret in out
+    out = re.sub(r"\[REDACTED(?::[\w.-]+)?\]", "\x00", out)  # kinds spell parts of names
     around = original.replace(secret, "\x00")
     pieces = {secret[i : i + width] for i in range(len(secret) - width + 1)}
     return any(piece in out for piece in pieces if piece not in around)
@@ -265,7 +266,7 @@ TOOLS = {
 }
 
 
-def evaluate(run: Callable[[str], str], positives, look_alikes, benign) -> dict:
+def evaluate(run: Callable[[str], str], positives, look_alikes, benign, real) -> dict:
     outcome = []
     for item in positives:
         out = run(item["text"])
@@ -273,6 +274,7 @@ def evaluate(run: Callable[[str], str], positives, look_alikes, benign) -> dict:
         outcome.append((item, removed, not removed and out != item["text"]))
     changed = Counter(a["kind"] for a in look_alikes if run(a["text"]) != a["text"])
     benign_changed = sum(run(as_written(b["value"])) != as_written(b["value"]) for b in benign)
+    real_changed = sum(run(text) != text for text in real)
 
     def recall(select) -> float | None:
         chosen = [removed for item, removed, _ in outcome if select(item)]
@@ -299,6 +301,7 @@ def evaluate(run: Callable[[str], str], positives, look_alikes, benign) -> dict:
         "look_alikes_changed": round(sum(changed.values()) / len(look_alikes), 4),
         "look_alikes_changed_by_kind": dict(changed.most_common()),
         "benign_examples_changed": round(benign_changed / max(1, len(benign)), 4),
+        "real_sharegpt_texts_changed": round(real_changed / max(1, len(real)), 4),
         "_misses": [item for item, removed, _ in outcome if not removed],
         "_per_kind": per_kind,
     }
@@ -371,6 +374,7 @@ def main() -> int:
     parser.add_argument("--per-rule", type=int, default=3, help="secrets per rule at most")
     parser.add_argument("--look-alikes", type=int, default=100, help="per look-alike kind")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds, alternating")
+    parser.add_argument("--real", type=int, default=2000, help="real ShareGPT texts (unlabelled)")
     parser.add_argument("--raw-spans", type=int, default=0, help="time raw_spans on N spans")
     parser.add_argument("--raw-spans-only", action="store_true")
     parser.add_argument("--show-misses", type=int, default=0, help="print development misses")
@@ -387,6 +391,11 @@ def main() -> int:
     positives = load_positives(args.per_rule, rng)
     look_alikes = load_look_alikes(args.look_alikes, rng)
     benign = load_benign()
+    real = [
+        "\n\n".join(v for v in (c.fields.get("this"), c.fields.get("if_ok")) if v)
+        for c in sharegpt_candidates(args.real)
+        if c.error is None
+    ]
     tools = {name: TOOLS[name]() for name in args.tools.split(",")}
     report["corpus"] = {
         "positives": len(positives),
@@ -395,10 +404,11 @@ def main() -> int:
         "held_out_positives": sum(p["held_out"] for p in positives),
         "look_alikes": len(look_alikes),
         "benign_source_examples": len(benign),
+        "real_sharegpt_texts": len(real),
     }
     report["tools"] = {}
     for name, run in tools.items():
-        result = evaluate(run, positives, look_alikes, benign)
+        result = evaluate(run, positives, look_alikes, benign, real)
         misses = result.pop("_misses")
         result.pop("_per_kind")
         report["tools"][name] = result
@@ -425,7 +435,8 @@ def main() -> int:
         print(
             f"| {name} | {r['recall']} | {r['recall_held_out']} | {r['recall_by_source']['gitleaks']} | "
             f"{r['recall_by_source']['kingfisher']} | {r['kinds_fully_removed']}/{r['kinds']} | "
-            f"{r['partial_redactions']} | {r['look_alikes_changed']} | {r['benign_examples_changed']} | {r['texts_per_second']} |"
+            f"{r['partial_redactions']} | {r['look_alikes_changed']} | {r['benign_examples_changed']} | "
+            f"{r['real_sharegpt_texts_changed']} | {r['texts_per_second']} |"
         )
     print(json.dumps(report, indent=2))
     return 0

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Kingfisher compiles its rules once per cache folder (~7 s); every test workspace and
+# every step subprocess shares one folder instead of compiling again
+os.environ.setdefault(
+    "KF_RULE_CACHE_DIR", os.path.join(tempfile.gettempdir(), "training-assets-kingfisher-rules")
+)
 
 
 def span(i: int, **overrides) -> dict:

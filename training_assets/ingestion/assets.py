@@ -8,6 +8,7 @@ from training_assets.ingestion.landing import find_manifest, iter_batch_candidat
 from training_assets.ingestion.raw_table import raw_spans_frame
 from training_assets.kernel.files import archive_record
 from training_assets.partitions import batch_table_asset
+from training_assets.redaction.known import KnownSecrets
 from training_assets.versions import setting
 
 
@@ -35,7 +36,8 @@ def raw_spans(
     candidates = iter_batch_candidates(
         workspace.landing, manifest, batch, workspace.max_record_bytes, config.max_json_depth
     )
-    frame = raw_spans_frame(candidates, batch.key, manifest.landed_name, manifest.format)
+    known = KnownSecrets(workspace.path / "redaction")
+    frame = raw_spans_frame(candidates, batch.key, manifest.landed_name, manifest.format, known)
     redactions = frame.select(pl.col("redactions").list.len().sum()).item()
     context.add_output_metadata(
         {

@@ -4,7 +4,8 @@ Credentials are replaced here, as the text enters the first table, so that no ta
 vector, index, log line or metadata entry downstream can hold one. The landing file is
 the only place the original bytes remain. A value found anywhere in the batch is
 replaced everywhere in it: a key pasted in one turn and quoted bare in another (where no
-rule would know it), or repeated in a later span of the same thread, goes too.
+rule would know it), or repeated in a later span of the same thread, goes too; and a
+value found in an earlier batch (`KnownSecrets`, digests only) goes in this one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 import polars as pl
 
 from training_assets.ingestion.formats import Candidate
-from training_assets.redaction import redact_fields, replace_values
+from training_assets.redaction import redact_fields, replace_in_fields, replace_values
+from training_assets.redaction.known import KnownSecrets
 
 TEXT_FIELDS = (
     "id",
@@ -53,12 +55,17 @@ _ROWS_PER_CHUNK = 4096
 
 
 def raw_spans_frame(
-    candidates: Iterable[Candidate], batch: str, source_file: str, fmt: str
+    candidates: Iterable[Candidate],
+    batch: str,
+    source_file: str,
+    fmt: str,
+    known: KnownSecrets | None = None,
 ) -> pl.DataFrame:
     """The typed table, built 4096 rows at a time so that Python objects stay bounded.
 
     Column lists of Python strings cost several times the Arrow buffers they become;
     converting each chunk as it fills keeps a 50k-span batch near the size of its table.
+    `known` holds the digests of values found in earlier batches; this batch's are added.
     """
     chunks: list[pl.DataFrame] = []
     columns: dict[str, list] = {name: [] for name in RAW_SPANS_SCHEMA}
@@ -68,6 +75,11 @@ def raw_spans_frame(
         error = candidate.error
         fields = [candidate.fields.get(name) for name in TEXT_FIELDS]
         redacted, kinds, found = redact_fields([*fields, error])
+        earlier = known.find(redacted) if known is not None else {}
+        if earlier:
+            redacted, more = replace_in_fields(redacted, earlier)
+            kinds.extend(more)
+            found.update(earlier)
         *values, error = redacted
         for value, kind in found.items():
             found_in_batch.setdefault(value, kind)
@@ -92,6 +104,8 @@ def raw_spans_frame(
             columns = {name: [] for name in RAW_SPANS_SCHEMA}
     chunks.append(pl.DataFrame(columns, schema=RAW_SPANS_SCHEMA))
     frame = pl.concat(chunks, rechunk=True)
+    if known is not None:
+        known.add(found_in_batch)
     return redact_everywhere(frame, found_in_batch) if found_in_batch else frame
 
 

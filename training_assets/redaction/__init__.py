@@ -18,9 +18,17 @@ from training_assets.redaction.assignments import assignment_findings
 from training_assets.redaction.engine import Finding, engine_findings
 from training_assets.redaction.pii import pii_findings
 from training_assets.redaction.unnamed import unnamed_findings
-from training_assets.redaction.values import is_placeholder, widen_to_token
+from training_assets.redaction.values import is_placeholder, widen_to_token, widen_to_url
 
-__all__ = ["Finding", "find_secrets", "found_values", "redact", "redact_fields", "replace_values"]
+__all__ = [
+    "Finding",
+    "find_secrets",
+    "found_values",
+    "redact",
+    "redact_fields",
+    "replace_in_fields",
+    "replace_values",
+]
 
 # Joins the fields of one span for a single engine call; no rule matches across it.
 FIELD_SEPARATOR = "\n\n\n"
@@ -37,7 +45,7 @@ def find_secrets(text: str, emails: bool = False, phones: bool = False) -> list[
     for finding in findings:
         start, end = finding.start, finding.end
         if finding.kind not in _PII_KINDS and finding.kind not in _MULTILINE_KINDS:
-            start, end = widen_to_token(text, start, end)
+            start, end = widen_to_url(text, *widen_to_token(text, start, end))
         if end <= start or is_placeholder(text[start:end]):
             continue
         widened.append(Finding(start, end, finding.kind))
@@ -102,13 +110,21 @@ def redact_fields(
     found = found_values(FIELD_SEPARATOR.join(present), emails, phones)
     if not found:
         return fields, [], {}
-    pattern = _alternation(found)
+    out, kinds = replace_in_fields(fields, found)
+    return out, kinds, found
+
+
+def replace_in_fields(
+    fields: list[str | None], values: Mapping[str, str]
+) -> tuple[list[str | None], list[str]]:
+    """`replace_values` over several optional strings: the fields, and all kinds in order."""
+    pattern = _alternation(values)
     out, kinds = [], []
     for value in fields:
         if not value:
             out.append(value)
             continue
-        clean, replaced = replace_values(value, found, pattern)
+        clean, replaced = replace_values(value, values, pattern)
         out.append(clean)
         kinds.extend(replaced)
-    return out, kinds, found
+    return out, kinds

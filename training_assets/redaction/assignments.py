@@ -22,7 +22,9 @@ from training_assets.redaction.values import is_named_secret, looks_like_passwor
 # alternation runs ~5x faster than the same one case-insensitive.
 _CREDENTIAL_WORD = re.compile(r"key|token|secret|pass|pw|cred|auth|bearer|sig|private|access")
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-_PASSWORD_WORD = re.compile(r"(?i)passw|pwd|passphrase|^pass$|^pw$")
+_PASSWORD_WORD = re.compile(
+    r"(?i)passw|pwd|passphrase|passcode|(?:^|[_\-.])(?:pass|pw)(?:$|[_\-.])"
+)
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _NAME_TAIL = re.compile(r"[A-Za-z0-9_.\-]*")
 _NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
@@ -31,14 +33,19 @@ _WEAK_WORDS = frozenset(
     {"key", "keys", "pass", "pw", "sig", "signature", "cred", "creds", "private", "access"}
 )
 _STRONG = re.compile(r"token|secret|passw|pwd|passphrase|credential|apikey|auth|bearer")
+_CREDENTIAL_ENDINGS = ("key", "keys", "access", "private")
 _NOT_CREDENTIAL_NAME = re.compile(
     r"(?i)^(?:tokeni[sz]e[rd]?|keyboard|keyword|keywords|keynote|keyframe|author|authors|"
+    r"monkey|turkey|hockey|donkey|whiskey|jockey|hotkey|hotkeys|passkey|"
     r"authored|authority|secretary|passage|passenger|compass|bypass|max_tokens|num_tokens|"
     r"tokens_per_\w+|sort_key|primary_key|foreign_key|cache_key|partition_key|key_fn|keyfunc)$"
 )
 # After the name: an optional closing quote or bracket, then an assignment operator (or a
-# Markdown table's next cell, when it holds a code span).
-_OPERATOR = re.compile(r"""["'\]`]?\s*(?:==|:=|=>|<-|\+=|\?=|[=:]|\|(?=[ \t]*`))[ \t]*""")
+# Markdown table's next cell holding a code span, or `'NAME', 'value'` as in
+# `os.environ.get('API_KEY', '…')`).
+_OPERATOR = re.compile(
+    r"""(?:["'\]`]?\s*(?:==|:=|=>|<-|\+=|\?=|[=:]|\|(?=[ \t]*`))|["']\s*,(?=\s*["']))[ \t]*"""
+)
 # Flags and a password given after a space: `--token X`, `password 'x'`, netrc's `password x`.
 _SPACED = re.compile(r"[ \t]+")
 _QUOTED = re.compile(r"""[bru]?(["'`])([^"'`\n\r]{1,500})\1""")
@@ -63,25 +70,30 @@ _NETRC = re.compile(r"(?m)\blogin[ \t]+\S+[ \t]+password[ \t]+(\S+)")
 
 
 def is_credential_name(name: str) -> bool:
-    if _NOT_CREDENTIAL_NAME.match(name):
-        return False
-    words = [w.lower() for w in _NAME_WORDS.findall(name)]
-    return any(w in _WEAK_WORDS or _STRONG.search(w) for w in words)
+    """`api_key`, `X-Api-Key`, `clientSecret`, `protocolsSECRETkey`, `uclassifykey`."""
+    if len(name) > 48 or _NOT_CREDENTIAL_NAME.match(name):
+        return False  # a long run is data (base64, a hash), not a name
+    lowered = name.lower()
+    if _STRONG.search(lowered) or lowered.endswith(_CREDENTIAL_ENDINGS):
+        return True
+    return any(w.lower() in _WEAK_WORDS for w in _NAME_WORDS.findall(name))
 
 
-def _accepts(name: str, value: str, spaced: bool = False, quoted: bool = False) -> bool:
+def _accepts(
+    name: str, value: str, spaced: bool = False, quoted: bool = False, scheme: bool = False
+) -> bool:
     password = bool(_PASSWORD_WORD.search(name))
-    return is_named_secret(value, password=password, spaced=spaced, quoted=quoted)
+    return is_named_secret(value, password, spaced=spaced, quoted=quoted, scheme=scheme)
 
 
 def _kind(name: str) -> str:
     return "password_assignment" if _PASSWORD_WORD.search(name) else "secret_assignment"
 
 
-def _value_after(text: str, position: int) -> tuple[int, int, bool] | None:
+def _value_after(text: str, position: int) -> tuple[int, int, bool, bool] | None:
     """The value that starts at `position`: a quoted string's inside, or a bare token;
-    and whether it was a string literal (quoted, or the token after an auth scheme)."""
-    quoted = _QUOTED.match(text, position)
+    whether it was quoted, and whether an auth scheme (`Bearer`) stood before it."""
+    quoted, scheme = _QUOTED.match(text, position), None
     if quoted:
         start, end = quoted.span(2)
     else:
@@ -92,17 +104,61 @@ def _value_after(text: str, position: int) -> tuple[int, int, bool] | None:
         start, end = bare.span()
         while end > start and text[end - 1] in ".:":
             end -= 1
-    scheme = _SCHEME.match(text, start, end)
-    if scheme and scheme.end() < end:
-        start = scheme.end()
-    literal = quoted is not None or scheme is not None
-    return (start, end, literal) if end > start else None
+    inner_scheme = _SCHEME.match(text, start, end)
+    if inner_scheme and inner_scheme.end() < end:
+        start = inner_scheme.end()
+    after_scheme = inner_scheme is not None or scheme is not None
+    return (start, end, quoted is not None, after_scheme) if end > start else None
 
 
 def _name_start(text: str, start: int) -> int:
     while start > 0 and text[start - 1] in _NAME_CHARS:
         start -= 1
     return start
+
+
+# what may stand before the credential word of a glued name: a service's name in letters
+_GLUED_HEAD = re.compile(r"[A-Za-z][A-Za-z_.\-]*$|$")
+
+
+def _names_a_credential(name: str, begin: int, end: int) -> bool:
+    """Is name[begin:end] a word of the name (`hellosignACCESS`, `codatoken-`), not letters
+    that happen to spell one inside a value (`FMppwdF` in base64)?"""
+    if not _GLUED_HEAD.match(name, 0, begin):
+        return False
+    word = name[begin:end]
+    at_boundary = (
+        begin == 0
+        or name[begin - 1] in "-_."
+        or (name[begin - 1].islower() and word[0].isupper())
+        or name[end : end + 1] in ("-", "_", ":")
+    )
+    return at_boundary and (word.islower() or word.isupper() or word.istitle())
+
+
+def _glued_value(text: str, start: int, end: int) -> Finding | None:
+    """A value written onto its name, `hellosignACCESS-TOKEN-ksdf…`, `prospect-access-4d9f…`:
+    what follows the last credential word, if it is a token and not more name."""
+    name = text[start:end]
+    word = next(
+        (w for w in reversed(list(_CREDENTIAL_WORD.finditer(name.translate(_ASCII_LOWER))))
+         if _names_a_credential(name, w.start(), w.end())),
+        None,
+    )  # fmt: skip
+    if word is None:
+        return None
+    run_start = max(text.rfind(c, 0, start) for c in " \n\t\"'")
+    if "base64," in text[run_start + 1 : start]:
+        return None  # a data URI's payload
+    tail = word.end()
+    while tail < len(name) and name[tail].isalpha() and name[tail].islower():
+        tail += 1  # the rest of the word: `secret` in `secrets`, `key` in `keys`
+    while tail < len(name) and name[tail] in "-_.:":
+        tail += 1
+    value = name[tail:].rstrip(".-")
+    if tail == word.end() or not is_named_secret(value, spaced=True):
+        return None
+    return Finding(start + tail, start + tail + len(value), "secret_assignment")
 
 
 def _named_values(text: str) -> list[Finding]:
@@ -115,13 +171,18 @@ def _named_values(text: str) -> list[Finding]:
         # most credential words in prose are followed by a plain word: decide that first
         operator = _OPERATOR.match(text, name_end)
         spaced = None if operator else _SPACED.match(text, name_end)
+        name_start = _name_start(text, word.start())
+        glued = _glued_value(text, name_start, name_end)
+        if glued:
+            findings.append(glued)
+            continue
         if operator:
             position = operator.end()
         elif spaced and not text.startswith("-", spaced.end()):
             position = spaced.end()
         else:
             continue
-        raw_name = text[_name_start(text, word.start()) : name_end]
+        raw_name = text[name_start:name_end]
         name = raw_name.strip(".-")
         if not is_credential_name(name):
             continue
@@ -130,7 +191,7 @@ def _named_values(text: str) -> list[Finding]:
         if loose and text[position : position + 1] in ("'", '"'):
             loose = not _PASSWORD_WORD.search(name)
         value = _value_after(text, position)
-        if value and _accepts(name, text[value[0] : value[1]], loose, quoted=value[2]):
+        if value and _accepts(name, text[value[0] : value[1]], loose, value[2], value[3]):
             findings.append(Finding(value[0], value[1], _kind(name)))
     return findings
 

@@ -54,7 +54,7 @@ def rule_cache_dir() -> Path:
     if configured:
         return Path(configured)
     workspace = Path(os.environ.get("TRAINING_WORKSPACE") or DEFAULT_WORKSPACE)
-    return workspace / "cache" / "kingfisher-rules"
+    return workspace / "redaction" / "kingfisher-rules"
 
 
 # A literal a rule's pattern opens with: `\b(hf_(?i:[a-z]{34}))` -> "hf_".

@@ -13,28 +13,28 @@ from __future__ import annotations
 import re
 
 from training_assets.redaction.engine import Finding
-from training_assets.redaction.values import is_placeholder, shannon_entropy
+from training_assets.redaction.values import is_placeholder, is_scrappy, shannon_entropy
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-+/.~]{32,}={0,2}")
-_LETTER_RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_PATH_WORD = re.compile(r"(?:^|/)[a-z]{4,}(?:/|$)")
+_BASE64_LINE = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 # what a base64 payload that is not a secret follows: a data URI, an SRI / npm checksum
 _PAYLOAD_LEADS = ("base64,", "sha512-", "sha384-", "sha256-", "sha1-", "sha256:")
 
 
 def _is_random(token: str) -> bool:
     core = token.rstrip("=.")
-    if len(core) < 32 or "://" in core or is_placeholder(core):
+    if len(core) < 32 or core.startswith(_PAYLOAD_LEADS) or is_placeholder(core):
         return False
-    digits = sum(c.isdigit() for c in core)
+    if core.count("/") >= 2 and _PATH_WORD.search(core):
+        return False  # a path: `src/components/app`
     if not any(c.isupper() for c in core):
         # lower case and digits: a hash is hex, so letters past 'f' and more disorder
+        digits = sum(c.isdigit() for c in core)
         if digits < 4 or not any("g" <= c <= "z" for c in core):
             return False
         return shannon_entropy(core) >= 4.4
-    if not any(c.islower() for c in core) or digits < 2 or shannon_entropy(core) < 4.2:
-        return False
-    runs = _LETTER_RUNS.findall(core)
-    return bool(runs) and sum(map(len, runs)) / len(runs) < 3.0
+    return is_scrappy(core) and shannon_entropy(core) >= 4.2
 
 
 def unnamed_findings(text: str) -> list[Finding]:
@@ -44,7 +44,30 @@ def unnamed_findings(text: str) -> list[Finding]:
         if not _is_random(match.group()):
             continue
         lead = text[max(0, match.start() - 16) : match.start()]
-        if lead.endswith(_PAYLOAD_LEADS):
-            continue
-        findings.append(Finding(match.start(), match.end(), "random_token"))
+        if lead.endswith(_PAYLOAD_LEADS) or (lead.endswith(":") and match.group().startswith("//")):
+            continue  # a checksum, a data URI's payload, or the rest of a URL
+        findings.append(Finding(*_base64_block(text, match.start(), match.end()), "random_token"))
     return findings
+
+
+def _base64_block(text: str, start: int, end: int) -> tuple[int, int]:
+    """A line of a wrapped base64 body (a PEM key pasted without its header) takes the
+    whole block with it: lines above and below made of base64 alone, the short last one
+    included."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end == -1 else line_end
+    if text[line_start:start].strip() or text[end:line_end].strip():
+        return start, end
+    while line_start > 0:
+        above = text.rfind("\n", 0, line_start - 1) + 1
+        if not _BASE64_LINE.fullmatch(text[above : line_start - 1].strip()):
+            break
+        line_start = above
+    while line_end < len(text):
+        below = text.find("\n", line_end + 1)
+        below = len(text) if below == -1 else below
+        if not _BASE64_LINE.fullmatch(text[line_end + 1 : below].strip()):
+            break
+        line_end = below
+    return line_start, line_end

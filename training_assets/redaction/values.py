@@ -34,6 +34,7 @@ _DATE_OR_NUMBER = re.compile(r"^v?[\d\-:/.,+_]+[TZ]?[\d\-:/.,+_]*$")
 _ENVIRONMENT_REFERENCE = re.compile(r"^\$[A-Za-z_{(]|^%[A-Za-z_]+%$|^process\.env\.|^os\.")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_.]*(?:\(\)?|\[)?$")
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_LETTER_RUNS = _WORDS
 _CODE_EXPRESSION = re.compile(r"[()\[\]{}]")
 
 # The characters a token can hold; "+/=.~" only when the found value already uses them.
@@ -70,6 +71,19 @@ def is_placeholder(value: str) -> bool:
     )
 
 
+def is_scrappy(value: str) -> bool:
+    """Mixed-case letters that fall into scraps (`qG0HsQigfBND…`), not into the words of
+    a camel-case name (`getAccessTokenHandler`): random keys, seen without digits too."""
+    runs = _LETTER_RUNS.findall(value)
+    return (
+        len(value) >= 20
+        and any(c.isupper() for c in value)
+        and any(c.islower() for c in value)
+        and bool(runs)
+        and sum(map(len, runs)) / len(runs) < 3.5
+    )
+
+
 def is_identifier(value: str) -> bool:
     """A name in code (`self.token`, `API_TOKEN`, `getAccessToken()`), not random letters:
     a dotted or snake-case name, or a few camel-case words; random mixed case breaks into
@@ -93,8 +107,18 @@ def looks_random(value: str, min_length: int = 12) -> bool:
     return classes >= 2 and entropy >= 3.0
 
 
+def _is_wordy(value: str) -> bool:
+    """`refresh-handler-v2`, `user_profile_2024`: words and short tags, not a token."""
+    parts = [p for p in re.split(r"[-_.:/]+", value) if p]
+    return all(p.isalpha() or len(p) <= 4 for p in parts)
+
+
 def is_named_secret(
-    value: str, password: bool = False, spaced: bool = False, quoted: bool = False
+    value: str,
+    password: bool = False,
+    spaced: bool = False,
+    quoted: bool = False,
+    scheme: bool = False,
 ) -> bool:
     """A value given a credential name (`walkscore TOKEN abcd1234…`, `key: 9f8e…`).
 
@@ -108,6 +132,8 @@ def is_named_secret(
         return False
     if _CODE_EXPRESSION.search(value):
         return False
+    if scheme:
+        return len(value) >= 16  # what follows `Bearer` is a token, whatever it looks like
     if password and not spaced and "." not in value:
         return len(value) >= 6
     if is_identifier(value) and not (quoted and len(value) >= 8 and character_classes(value) >= 2):
@@ -117,7 +143,9 @@ def is_named_secret(
     if _DATE_OR_NUMBER.match(value):
         return False
     if spaced:
-        return len(value) >= 12 and any(c.isdigit() for c in value)
+        if is_scrappy(value) and shannon_entropy(value) >= 4.0:
+            return True
+        return len(value) >= 12 and any(c.isdigit() for c in value) and not _is_wordy(value)
     if len(value) < (6 if password else 8):
         return False
     return character_classes(value) >= 2
@@ -131,6 +159,30 @@ def looks_like_password(value: str) -> bool:
     if is_identifier(value) or _CODE_EXPRESSION.search(value):
         return False
     return character_classes(value) >= 2
+
+
+_URL_RUN_END = frozenset(" \t\r\n\"'`<>()[]{}|\\")
+_CRYPT_HEAD = re.compile(r"\$[0-9a-z]{1,2}\$(?:rounds=\d+\$)?[./A-Za-z0-9]{0,22}\$$")
+
+
+def widen_to_url(text: str, start: int, end: int) -> tuple[int, int]:
+    """A secret in a URL's path (`https://hooks…/services/T0/B0/XXXX`, a Teams webhook)
+    makes the whole URL the credential; one in the userinfo or the query keeps the URL."""
+    left = start
+    while left > 0 and text[left - 1] not in _URL_RUN_END:
+        left -= 1
+    scheme = text.find("://", left, start)
+    if scheme == -1:
+        return start, end
+    path = text.find("/", scheme + 3, start)
+    if path == -1 or "?" in text[scheme:start] or "@" in text[scheme:path]:
+        return start, end
+    right = end
+    while right < len(text) and text[right] not in _URL_RUN_END:
+        right += 1
+    while right > end and text[right - 1] in ".,;:":
+        right -= 1
+    return left, right
 
 
 def widen_to_token(text: str, start: int, end: int) -> tuple[int, int]:
@@ -150,4 +202,8 @@ def widen_to_token(text: str, start: int, end: int) -> tuple[int, int]:
         end += 1
     while end - 1 > start and end > original_end and text[end - 1] == ".":
         end -= 1
+    if start > 0 and text[start - 1] == "$":
+        crypt = _CRYPT_HEAD.search(text, max(0, start - 40), start)
+        if crypt:
+            start = crypt.start()  # `$6$salt$hash`: the salt and scheme go with the hash
     return start, end

@@ -30,6 +30,7 @@ COMPONENT_FOLDERS = {
     "models": ("models",),
     "kernel": ("kernel",),
     "archives": ("archives",),
+    "redaction": ("redaction",),  # the engine's compiled rules, digests of found values
 }
 LEDGER = "batch ledgers"
 OTHER = "other"
