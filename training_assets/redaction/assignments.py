@@ -31,14 +31,18 @@ _NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # weak words must be whole words of the name; strong ones may sit inside one (apitoken)
 _WEAK_WORDS = frozenset(
     {"key", "keys", "pass", "pw", "sig", "signature", "cred", "creds", "private", "access"}
+    | {"auth", "oauth"}
 )
-_STRONG = re.compile(r"token|secret|passw|pwd|passphrase|credential|apikey|auth|bearer")
+_STRONG = re.compile(
+    r"token|secret|passw|pwd|passphrase|credential|apikey|bearer|authorization|authkey"
+)
 _CREDENTIAL_ENDINGS = ("key", "keys", "access", "private")
 _NOT_CREDENTIAL_NAME = re.compile(
     r"(?i)^(?:tokeni[sz]e[rd]?|keyboard|keyword|keywords|keynote|keyframe|author|authors|"
     r"monkey|turkey|hockey|donkey|whiskey|jockey|hotkey|hotkeys|passkey|"
     r"authored|authority|secretary|passage|passenger|compass|bypass|max_tokens|num_tokens|"
-    r"tokens_per_\w+|sort_key|primary_key|foreign_key|cache_key|partition_key|key_fn|keyfunc)$"
+    r"tokens_per_\w+|sort_key|primary_key|foreign_key|cache_key|partition_key|key_fn|keyfunc|"
+    r"\w*Error|\w*Exception)$"
 )
 # After the name: an optional closing quote or bracket, then an assignment operator (or a
 # Markdown table's next cell holding a code span, or `'NAME', 'value'` as in
@@ -83,7 +87,8 @@ def _accepts(
     name: str, value: str, spaced: bool = False, quoted: bool = False, scheme: bool = False
 ) -> bool:
     password = bool(_PASSWORD_WORD.search(name))
-    return is_named_secret(value, password, spaced=spaced, quoted=quoted, scheme=scheme)
+    strong = _STRONG.search(name.lower()) is not None
+    return is_named_secret(value, password, spaced, quoted, scheme, strong)
 
 
 def _kind(name: str) -> str:
@@ -151,12 +156,12 @@ def _glued_value(text: str, start: int, end: int) -> Finding | None:
     if "base64," in text[run_start + 1 : start]:
         return None  # a data URI's payload
     tail = word.end()
-    while tail < len(name) and name[tail].isalpha() and name[tail].islower():
-        tail += 1  # the rest of the word: `secret` in `secrets`, `key` in `keys`
+    if name[tail : tail + 1] == "s":
+        tail += 1  # `secrets`, `keys`; any other letter makes another word (`authorities`)
     while tail < len(name) and name[tail] in "-_.:":
         tail += 1
     value = name[tail:].rstrip(".-")
-    if tail == word.end() or not is_named_secret(value, spaced=True):
+    if name[tail - 1 : tail].isalpha() or not is_named_secret(value, spaced=True):
         return None
     return Finding(start + tail, start + tail + len(value), "secret_assignment")
 
@@ -184,8 +189,8 @@ def _named_values(text: str) -> list[Finding]:
             continue
         raw_name = text[name_start:name_end]
         name = raw_name.strip(".-")
-        if not is_credential_name(name):
-            continue
+        if not is_credential_name(name) or text[name_start - 1 : name_start] == "/":
+            continue  # `https://auth.example.com …` names a host, not a credential
         # `--token X` and `password 'x'` are assignments; `the key 1a2b…` needs a stronger value
         loose = spaced is not None and not raw_name.startswith("-")
         if loose and text[position : position + 1] in ("'", '"'):

@@ -11,11 +11,19 @@ checksums are recognised by what precedes them. Everything shorter needs a name
 from __future__ import annotations
 
 import re
+import string
 
 from training_assets.redaction.engine import Finding
 from training_assets.redaction.values import is_placeholder, is_scrappy, shannon_entropy
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-+/.~]{32,}={0,2}")
+_SEQUENTIAL = re.compile(
+    "|".join(
+        alphabet[i : i + 4]
+        for alphabet in (string.ascii_lowercase, string.digits)
+        for i in range(len(alphabet) - 3)
+    )
+)
 _PATH_WORD = re.compile(r"(?:^|/)[a-z]{4,}(?:/|$)")
 _BASE64_LINE = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 # what a base64 payload that is not a secret follows: a data URI, an SRI / npm checksum
@@ -29,10 +37,13 @@ def _is_random(token: str) -> bool:
     if core.count("/") >= 2 and _PATH_WORD.search(core):
         return False  # a path: `src/components/app`
     if not any(c.isupper() for c in core):
-        # lower case and digits: a hash is hex, so letters past 'f' and more disorder
+        # lower case and digits: a hash is hex, so letters past 'f' and more disorder; a
+        # dot makes it a host name
         digits = sum(c.isdigit() for c in core)
-        if digits < 4 or not any("g" <= c <= "z" for c in core):
+        if digits < 4 or "." in core or not any("g" <= c <= "z" for c in core):
             return False
+        if _SEQUENTIAL.search(core):
+            return False  # `abcd1234-efgh5678-…` is what documentation writes, with no name
         return shannon_entropy(core) >= 4.4
     return is_scrappy(core) and shannon_entropy(core) >= 4.2
 

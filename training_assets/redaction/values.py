@@ -14,10 +14,11 @@ from collections import Counter
 # Documentation keys and fill-in markers, anywhere in the value.
 _PLACEHOLDER = re.compile(
     r"EXAMPLE|(?i:x{6,}|\*{4,}|#{6,}|\.{3}|…|<[^>]*>|\[[A-Z_:]+\]|\$\{|\{\{|\{[a-z_]+\}|%\(|%s\b|"
-    r"your[_-]?(?:api|secret|access|own|token|key|pass|app)|changeme|change[_-]me|placeholder|"
+    r"your[_-]|^your[A-Z]|changeme|change[_-]me|placeholder|"
     r"dummy|redacted|replace[_-]?(?:me|with|this)|insert[_-]|fake[_-]?(?:key|token|secret)|"
     r"^(?:none|null|nil|undefined|true|false|empty|required|optional|string|str|secret|password|"
     r"passwd|token|api[_-]?key|key|value|test|sample|foo|bar|baz|qwerty|admin|abc123|"
+    r"(?:string|str|int|integer|bool|boolean|number|float|text|varchar|bytes|object|any)[!?]?|"
     r"(?:my|the|a)[_-]?(?:secret|password|token|key))$)"
 )
 # Keys that providers print in their own documentation; a user quoting the docs leaks nothing.
@@ -88,6 +89,7 @@ def is_identifier(value: str) -> bool:
     """A name in code (`self.token`, `API_TOKEN`, `getAccessToken()`), not random letters:
     a dotted or snake-case name, or a few camel-case words; random mixed case breaks into
     many scraps."""
+    value = value.replace("\\", "")  # Markdown escapes: `api\_key`
     if not _IDENTIFIER.match(value):
         return False
     return "." in value or "_" in value or len(_WORDS.findall(value)) <= 4
@@ -119,13 +121,15 @@ def is_named_secret(
     spaced: bool = False,
     quoted: bool = False,
     scheme: bool = False,
+    strong: bool = False,
 ) -> bool:
     """A value given a credential name (`walkscore TOKEN abcd1234…`, `key: 9f8e…`).
 
     The name already says it is a secret, so the value need not look random: documented
     sample values and sequential keys go too. Left alone: placeholders, references, code,
     plain words, URLs, dates and version numbers. A quoted value is a string, never a
-    variable, and a password may be a plain word. After a bare space (`key 1234…`, no `=`
+    variable, so under a strong name (token, secret, credential, not just `key`) it may be
+    a word; a password may be a plain word. After a bare space (`key 1234…`, no `=`
     or `:`), prose is likelier, so the value must be 12+ characters with a digit.
     """
     if any(c.isspace() for c in value) or "://" in value or is_placeholder(value):
@@ -136,8 +140,8 @@ def is_named_secret(
         return len(value) >= 16  # what follows `Bearer` is a token, whatever it looks like
     if password and not spaced and "." not in value:
         return len(value) >= 6
-    if is_identifier(value) and not (quoted and len(value) >= 8 and character_classes(value) >= 2):
-        return False
+    if is_identifier(value) and not (strong and quoted and len(value) >= 8):
+        return False  # a quoted `"cut_in_vehicle"` under `key:` is a name; under `token:`, not
     if value.isdigit():
         return len(value) >= 16
     if _DATE_OR_NUMBER.match(value):
