@@ -189,6 +189,16 @@ def load_look_alikes(per_kind: int, rng: random.Random) -> list[dict]:
     return out
 
 
+# A tool-independent reading of "documentation sample": what the rule files' authors
+# wrote as an illustration rather than a credential (sequential runs, repeated letters,
+# EXAMPLE/XXXX markers), or a capture that is an address or has spaces. Reported apart.
+_SAMPLE = re.compile(r"(?i)abcdef|bcdefg|123456|234567|example|xxxx|(.)\1{5}|://|\s")
+
+
+def documentation_sample(secret: str) -> bool:
+    return _SAMPLE.search(secret) is not None
+
+
 def leaked_piece(secret: str, out: str, original: str, width: int = 8) -> bool:
     """A `width`-character piece of `secret` is in `out`, other than pieces the framing
     holds anyway (`Password` in `key="Password" value="Password1"`)."""
@@ -289,6 +299,10 @@ def evaluate(run: Callable[[str], str], positives, look_alikes, benign, real) ->
         "recall": recall(lambda i: True),
         "recall_development": recall(lambda i: not i["held_out"]),
         "recall_held_out": recall(lambda i: i["held_out"]),
+        "recall_credential_like": recall(lambda i: not documentation_sample(i["secret"])),
+        "recall_held_out_credential_like": recall(
+            lambda i: i["held_out"] and not documentation_sample(i["secret"])
+        ),
         "recall_by_source": {
             s: recall(lambda i, s=s: i["source"] == s) for s in ("gitleaks", "kingfisher")
         },
@@ -402,6 +416,7 @@ def main() -> int:
         "secrets": len({p["secret"] for p in positives}),
         "kinds": len({(p["source"], p["rule_id"]) for p in positives}),
         "held_out_positives": sum(p["held_out"] for p in positives),
+        "documentation_samples": sum(documentation_sample(p["secret"]) for p in positives),
         "look_alikes": len(look_alikes),
         "benign_source_examples": len(benign),
         "real_sharegpt_texts": len(real),

@@ -42,7 +42,7 @@ _NOT_CREDENTIAL_NAME = re.compile(
     r"monkey|turkey|hockey|donkey|whiskey|jockey|hotkey|hotkeys|passkey|"
     r"authored|authority|secretary|passage|passenger|compass|bypass|max_tokens|num_tokens|"
     r"tokens_per_\w+|sort_key|primary_key|foreign_key|cache_key|partition_key|key_fn|keyfunc|"
-    r"\w*Error|\w*Exception)$"
+    r"\w*Error|\w*Exception|inchikey)$"
 )
 # After the name: an optional closing quote or bracket, then an assignment operator (or a
 # Markdown table's next cell holding a code span, or `'NAME', 'value'` as in
@@ -70,7 +70,9 @@ _PRIVATE_KEY_BLOCK = re.compile(
 )
 _URL_USERINFO = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://([^\s:/@?#\"'<>]*):([^\s@/?#\"'<>]+)@")
 _URL_TOKEN_USER = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://([^\s:/@?#\"'<>]{20,})@")
-_NETRC = re.compile(r"(?m)\blogin[ \t]+\S+[ \t]+password[ \t]+(\S+)")
+_NETRC = re.compile(
+    r"(?m)(?:\bmachine[ \t]+\S+\s+|\bdefault\s+|^[ \t]*)login[ \t]+\S+\s+password[ \t]+(\S+)"
+)
 
 
 def is_credential_name(name: str) -> bool:

@@ -10,6 +10,8 @@ checksums are recognised by what precedes them. Everything shorter needs a name
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import string
 
@@ -24,6 +26,12 @@ _SEQUENTIAL = re.compile(
         for i in range(len(alphabet) - 3)
     )
 )
+_FILE_NAME = re.compile(
+    r"\.(?:zip|tar|gz|tgz|bz2|xz|zst|json|ya?ml|toml|txt|csv|py|js|ts|tsx|png|jpe?g|gif|svg|"
+    r"pdf|log|md|html?|xml|so|dll|exe|jar|whl|deb|rpm|apk|dmg|iso)$",
+    re.IGNORECASE,
+)
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
 _PATH_WORD = re.compile(r"(?:^|/)[a-z]{4,}(?:/|$)")
 _BASE64_LINE = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 # what a base64 payload that is not a secret follows: a data URI, an SRI / npm checksum
@@ -36,6 +44,10 @@ def _is_random(token: str) -> bool:
         return False
     if core.count("/") >= 2 and _PATH_WORD.search(core):
         return False  # a path: `src/components/app`
+    if _FILE_NAME.search(core) or _VERSION.search(core):
+        return False  # `ICS-DA_FBF_3.6.0.0-QA-Test-7-fca2a0fb7.zip`: a build artefact's name
+    if len(core) >= 40 and _encodes_text(token):
+        return False  # base64 of a sentence or a stylesheet, not of key bytes
     if not any(c.isupper() for c in core):
         # lower case and digits: a hash is hex, so letters past 'f' and more disorder; a
         # dot makes it a host name
@@ -46,6 +58,18 @@ def _is_random(token: str) -> bool:
             return False  # `abcd1234-efgh5678-…` is what documentation writes, with no name
         return shannon_entropy(core) >= 4.4
     return is_scrappy(core) and shannon_entropy(core) >= 4.2
+
+
+def _encodes_text(token: str) -> bool:
+    """Does `token` base64-decode to readable text with spaces? Keys decode to noise."""
+    try:
+        decoded = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=False)
+    except (binascii.Error, ValueError):
+        return False
+    if not decoded:
+        return False
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in decoded)
+    return printable / len(decoded) >= 0.95 and b" " in decoded
 
 
 def unnamed_findings(text: str) -> list[Finding]:

@@ -31,6 +31,9 @@ DOCUMENTED_KEYS = frozenset(
 )
 _REPEATED = re.compile(r"^(.)\1+$")
 # dates, times, versions, amounts: digits and separators, no letters
+_FILE_PATH = re.compile(
+    r"^(?:~|\.{1,2})?/|^[A-Za-z]:\\|\.(?:pem|key|crt|cer|p12|pfx|json|ya?ml|txt|env)$"
+)
 _DATE_OR_NUMBER = re.compile(r"^v?[\d\-:/.,+_]+[TZ]?[\d\-:/.,+_]*$")
 _ENVIRONMENT_REFERENCE = re.compile(r"^\$[A-Za-z_{(]|^%[A-Za-z_]+%$|^process\.env\.|^os\.")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_.]*(?:\(\)?|\[)?$")
@@ -109,10 +112,11 @@ def looks_random(value: str, min_length: int = 12) -> bool:
     return classes >= 2 and entropy >= 3.0
 
 
-def _is_wordy(value: str) -> bool:
-    """`refresh-handler-v2`, `user_profile_2024`: words and short tags, not a token."""
+def _is_wordy(value: str, tags: bool = True) -> bool:
+    """`iredmail-tls-secret`: words joined, not a token; with `tags`, short tags count as
+    words too (`refresh-handler-v2`), for a value that only a bare space introduced."""
     parts = [p for p in re.split(r"[-_.:/]+", value) if p]
-    return all(p.isalpha() or len(p) <= 4 for p in parts)
+    return len(parts) >= 2 and all(p.isalpha() or (tags and len(p) <= 4) for p in parts)
 
 
 def is_named_secret(
@@ -136,16 +140,16 @@ def is_named_secret(
         return False
     if _CODE_EXPRESSION.search(value):
         return False
-    if scheme:
-        return len(value) >= 16  # what follows `Bearer` is a token, whatever it looks like
+    if scheme:  # what follows `Bearer` is a token, whatever it looks like
+        return len(value) >= 16 or (len(value) >= 8 and character_classes(value) >= 2)
     if password and not spaced and "." not in value:
         return len(value) >= 6
     if is_identifier(value) and not (strong and quoted and len(value) >= 8):
         return False  # a quoted `"cut_in_vehicle"` under `key:` is a name; under `token:`, not
     if value.isdigit():
         return len(value) >= 16
-    if _DATE_OR_NUMBER.match(value):
-        return False
+    if _DATE_OR_NUMBER.match(value) or _FILE_PATH.search(value) or _is_wordy(value, tags=False):
+        return False  # a date, a path (`--key /etc/tls/key.pem`), a name (`iredmail-tls-secret`)
     if spaced:
         if is_scrappy(value) and shannon_entropy(value) >= 4.0:
             return True
