@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,6 +64,25 @@ BAD_LINES = [
     (span(11, metadata={"quality_score": True}), "must be a number, got boolean"),
     ('"just a string"', "expected a JSON object, got string"),
     (span(12, context="prod"), "field 'context' must be an object"),
+    # issue 16: hostile input that used to kill the batch or slip through
+    ('{"id": "s1", "this": "\\ud800"}', "lone UTF-16 surrogate \\ud800 in field 'this'"),
+    (
+        span(13, metadata={"note": {"deep": "x\udfff"}}),
+        "lone UTF-16 surrogate \\udfff in field 'deep'",
+    ),
+    (span(14, context={"\ud801": "k"}), "lone UTF-16 surrogate \\ud801 in a key"),
+    (span(15, when=None), "missing required field 'when'"),
+    (
+        '{"id": "w", "who": "a", "did": "b", "this": "c", "when": null, "status": "completed", "if_ok": "d"}',
+        "missing required field 'when'",
+    ),
+    (span(16, metadata={"quality_score": 10**400}), "'metadata.quality_score' is out of range"),
+    (
+        '{"id": "b", "who": "a", "did": "b", "this": "c", "when": "2026-01-01T00:00:00Z", "status": "completed", "if_ok": "d", "metadata": {"big": 1'
+        + "0" * 4400
+        + "}}",
+        "integer of 4401 digits in field 'big'",
+    ),
 ]
 
 
@@ -133,3 +153,94 @@ def test_diamond_threshold_is_configurable(tmp_path: Path, threshold: float, exp
     )
     _, _, diamonds, quarantine = curate(path, tmp_path / "landing", min_quality=threshold)
     assert diamonds.height == expected and diamonds.height + quarantine.height == 2
+
+
+def test_chat_exports_quarantine_hostile_records_and_keep_their_neighbours(tmp_path: Path):
+    """Alpaca `instruction: null` with an input, blank ids, surrogates in ShareGPT turns."""
+    alpaca = write_lines(
+        tmp_path / "alpaca.jsonl",
+        [
+            {"instruction": "Add 2 and 2.", "input": "", "output": "4"},
+            {"instruction": None, "input": "2 + 2", "output": "4"},
+            {"id": " ", "instruction": "Say hi.", "output": "Hi!"},
+            {"instruction": "Name a colour.", "output": "Blue."},
+        ],
+    )
+    _, raw, diamonds, quarantine = curate(
+        alpaca, tmp_path / "landing-a", min_quality=0, fmt="alpaca"
+    )
+    assert raw.height == 4 == diamonds.height + quarantine.height
+    assert not any(t.startswith("None") for t in diamonds["this"].to_list())
+    reasons = " | ".join(quarantine["reason"].to_list())
+    assert "has an 'input' but no 'instruction'" in reasons and "field 'id' is blank" in reasons
+
+    sharegpt = tmp_path / "chat.json"
+    turns = [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]
+    sharegpt.write_text(
+        "["
+        + ", ".join(
+            [
+                '{"id": "ok-1", "conversations": %s}' % json.dumps(turns),
+                '{"id": "bad", "conversations": [{"from": "human", "value": "\\ud800"}, '
+                '{"from": "gpt", "value": "x"}]}',
+                '{"id": " ", "conversations": %s}' % json.dumps(turns),
+                '{"id": "ok-2", "conversations": %s}' % json.dumps(turns),
+            ]
+        )
+        + "]"
+    )
+    _, raw, diamonds, quarantine = curate(
+        sharegpt, tmp_path / "landing-s", min_quality=0, fmt="sharegpt"
+    )
+    assert sorted(diamonds["thread_id"].to_list()) == ["ok-1", "ok-2"]
+    reasons = " | ".join(quarantine["reason"].to_list())
+    assert "lone UTF-16 surrogate \\ud800" in reasons and "field 'id' is blank" in reasons
+
+
+def test_a_first_line_that_is_an_array_does_not_swallow_the_lines_after_it(tmp_path: Path):
+    """`[]` then spans, and a JSON array followed by JSON lines: every line is a record."""
+    for first in ("[]", json.dumps([span(90), span(91)])):
+        path = write_lines(tmp_path / f"s{len(first)}.jsonl", [first, span(1), span(2)])
+        landed, raw, diamonds, quarantine = curate(path, tmp_path / f"landing{len(first)}")
+        assert landed.format == "spans" and raw.height == 3
+        assert diamonds["id"].to_list() == ["span-1", "span-2"]
+        assert "expected a JSON object, got array" in quarantine["reason"][0]
+
+
+def test_unreadable_paths_say_what_they_are(tmp_path: Path):
+    from training_assets.ingestion.landing import FormatError
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "missing.jsonl")
+    gz = tmp_path / "spans.jsonl.gz"
+    gz.write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 20)
+    cases = {
+        tmp_path: "is a directory",
+        loop: "cannot be read",
+        dangling: "broken symbolic link",
+        tmp_path / "absent.jsonl": "no such file",
+        gz: "gzip-compressed; decompress it first",
+    }
+    for path, expected in cases.items():
+        with pytest.raises(FormatError, match=expected):
+            land_file(path, tmp_path / "landing")
+    assert not (tmp_path / "landing").exists() or not any((tmp_path / "landing").iterdir())
+
+
+def test_auto_reads_a_first_line_longer_than_the_sniff_window(tmp_path: Path):
+    long_answer = "word " * 20_000  # 100 kB, past the 64 KiB sniff window
+    path = write_lines(tmp_path / "long.jsonl", [span(1, if_ok=long_answer), span(2)])
+    landed, raw, diamonds, _ = curate(path, tmp_path / "landing")
+    assert landed.format == "spans" and diamonds.height == 2
+
+
+def test_the_same_bytes_under_another_format_are_refused(tmp_path: Path):
+    from training_assets.ingestion.landing import FormatError
+
+    path = write_lines(tmp_path / "a.jsonl", [{"instruction": "Say hi.", "output": "Hi!"}])
+    land_file(path, tmp_path / "landing", "alpaca")
+    land_file(path, tmp_path / "landing", "auto")  # the same again is fine
+    with pytest.raises(FormatError, match="landed already as alpaca"):
+        land_file(path, tmp_path / "landing", "spans")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,25 +66,63 @@ def detect_layout(path: Path, requested: str = "auto") -> FileLayout:
         raise FormatError(
             f"{path}: unknown format {requested!r}; choose auto or one of {', '.join(FORMATS)}"
         )
-    if not path.is_file():
-        raise FormatError(f"{path}: no such file")
+    _require_regular_file(path)
     with open(path, "rb") as handle:
         head = handle.read(_SNIFF_BYTES)
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise FormatError(f"{path}: UTF-16 encoded; convert it to UTF-8 first")
+        for magic, kind, tool in _COMPRESSED:
+            if head.startswith(magic):
+                raise FormatError(f"{path}: {kind}-compressed; decompress it first ({tool})")
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not stripped:
             raise FormatError(f"{path}: file is empty")
-        if stripped[:1] == b"[":
+        if stripped[:1] == b"[" and not _is_lines_opening_with_an_array(head):
             first = open_json_array(handle)
             fmt = requested if requested != "auto" else _format_of_first_item(path, handle, first)
             return FileLayout(fmt, "array", first)
-        if stripped[:1] != b"{":
+        if stripped[:1] not in (b"{", b"["):
             raise FormatError(
                 f"{path}: not JSON lines or a JSON array (starts with {stripped[:20]!r})"
             )
+        if b"\n" not in head.rstrip(b"\n"):
+            handle.seek(0)
+            head = handle.readline(DEFAULT_MAX_RECORD_BYTES + 1)  # one line past the window
         fmt = requested if requested != "auto" else _format_of_lines(path, head)
         return FileLayout(fmt, "lines", RecordPosition())
+
+
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip", "gunzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+    (b"BZh", "bzip2", "bunzip2"),
+    (b"\xfd7zXZ\x00", "xz", "unxz"),
+)
+
+
+def _require_regular_file(path: Path) -> None:
+    """A readable regular file, or a FormatError that says what the path is instead."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        reason = "broken symbolic link" if os.path.islink(path) else "no such file"
+        raise FormatError(f"{path}: {reason}") from None
+    except OSError as exc:  # a symlink loop (ELOOP), a permission problem, …
+        raise FormatError(f"{path}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise FormatError(f"{path}: is a directory; name the files in it")
+    if not stat.S_ISREG(info.st_mode):
+        raise FormatError(f"{path}: not a regular file (a pipe, socket or device)")
+
+
+def _is_lines_opening_with_an_array(head: bytes) -> bool:
+    """JSON lines whose first record is an array (`[]`, then objects), not a JSON array:
+    the first line is a whole JSON value on its own and more lines follow it."""
+    first_line, _, rest = head.lstrip(b"\xef\xbb\xbf \t\r\n").partition(b"\n")
+    if not rest.strip():
+        return False
+    value, problem = parse_json_text(first_line.decode("utf-8", "replace").rstrip("\r"))
+    return problem is None and isinstance(value, list)
 
 
 def _format_of_first_item(path: Path, handle: BinaryIO, first: RecordPosition) -> str:
@@ -193,7 +233,12 @@ def _span_fields(record: SourceRecord, file_id: str) -> list[Candidate]:
         raise _FieldError(
             f"field 'metadata.quality_score' must be a number, got {_json_type(score)}"
         )
-    fields["quality_score"] = None if score is None else float(score)
+    try:
+        fields["quality_score"] = None if score is None else float(score)
+    except OverflowError:
+        raise _FieldError(
+            f"field 'metadata.quality_score' is out of range ({len(str(score))} digits)"
+        ) from None
     extra = {k: v for k, v in metadata.items() if k != "quality_score"}
     extra_context = {
         k: v
@@ -298,10 +343,18 @@ def _pairs_to_candidates(
     return candidates
 
 
+def _given_id(obj: dict[str, Any]) -> str | None:
+    """The record's own id, if it has one; a blank one is an error in every format."""
+    value = _optional_str(obj, "id")
+    if value is not None and not value.strip():
+        raise _FieldError("field 'id' is blank (leave it out to get a generated id)")
+    return value
+
+
 def _sharegpt(record: SourceRecord, file_id: str) -> list[Candidate]:
     obj = record.value
     turns = obj.get("conversations", obj.get("conversation"))
-    conversation_id = _optional_str(obj, "id") or _stable_id(file_id, record)
+    conversation_id = _given_id(obj) or _stable_id(file_id, record)
     system, normalised = _conversation_turns(turns, "from", "value")
     system = _optional_str(obj, "system") or system
     extra = {
@@ -312,7 +365,7 @@ def _sharegpt(record: SourceRecord, file_id: str) -> list[Candidate]:
 
 def _openai(record: SourceRecord, file_id: str) -> list[Candidate]:
     obj = record.value
-    conversation_id = _optional_str(obj, "id") or _stable_id(file_id, record)
+    conversation_id = _given_id(obj) or _stable_id(file_id, record)
     system, normalised = _conversation_turns(obj.get("messages"), "role", "content")
     extra = {k: v for k, v in obj.items() if k not in ("messages", "id")}
     return _pairs_to_candidates(record, conversation_id, system, normalised, extra)
@@ -323,9 +376,11 @@ def _alpaca(record: SourceRecord, file_id: str) -> list[Candidate]:
     instruction = _optional_str(obj, "instruction")
     extra_input = _optional_str(obj, "input")
     output = _optional_str(obj, "output")
+    if extra_input and not (instruction or "").strip():
+        raise _FieldError("Alpaca record has an 'input' but no 'instruction' (no question to ask)")
     this = instruction if not extra_input else f"{instruction}\n\n{extra_input}"
     fields = {
-        "id": _optional_str(obj, "id") or _stable_id(file_id, record),
+        "id": _given_id(obj) or _stable_id(file_id, record),
         "who": "user",
         "did": "instruct",
         "this": this,

@@ -222,20 +222,33 @@ def land_file(
     try:
         existing = read_manifest(landing, sha256)
         if existing is not None:
+            if requested_format not in ("auto", existing.format):
+                raise FormatError(
+                    f"{source}: these bytes were landed already as {existing.format} "
+                    f"({existing.landed_name}); a second format for the same bytes would "
+                    "count every record twice"
+                )
             return existing, False
         landed = landing / _content_name(source.name, sha256)
         os.replace(tmp, landed)
         os.chmod(landed, 0o444)
-        return _register(
-            landing,
-            landed,
-            sha256,
-            source.name,
-            requested_format,
-            batch_size,
-            max_record_bytes,
-            layout,
-        ), True
+        try:
+            manifest = _register(
+                landing,
+                landed,
+                sha256,
+                source.name,
+                requested_format,
+                batch_size,
+                max_record_bytes,
+                layout,
+            )
+        except BaseException:
+            # the landed file and its manifest appear together or not at all
+            os.chmod(landed, 0o644)
+            landed.unlink(missing_ok=True)
+            raise
+        return manifest, True
     finally:
         tmp.unlink(missing_ok=True)
 

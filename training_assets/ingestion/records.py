@@ -11,6 +11,7 @@ import codecs
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -47,25 +48,65 @@ class _NonStandardConstant:
         self.name = name
 
 
+class _OversizedInteger:
+    """An integer literal too long for Python to convert (over 4,300 digits)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+# Python refuses to convert longer integer literals (sys.get_int_max_str_digits)
+MAX_INTEGER_DIGITS = 4300
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _bounded_int(literal: str) -> int | _OversizedInteger:
+    digits = len(literal.lstrip("-"))
+    return int(literal) if digits <= MAX_INTEGER_DIGITS else _OversizedInteger(digits)
+
+
+def _surrogate_problem(text: str, where: str) -> str | None:
+    match = _LONE_SURROGATE.search(text)
+    if match is None:
+        return None
+    return (
+        f"lone UTF-16 surrogate \\u{ord(match.group()):04x} in {where} "
+        "(a JSON escape that is not a Unicode character; the record cannot be stored as text)"
+    )
+
+
 def _problem_in_value(value: Any, max_depth: int) -> str | None:
-    """Return why a parsed JSON value is unacceptable (NaN/Infinity, nesting), else None."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """Why a parsed JSON value is unacceptable (NaN/Infinity, an integer too long to
+    convert, a lone surrogate in a string or key, nesting), else None."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "the record")]
     while stack:
-        node, depth = stack.pop()
-        if isinstance(node, _NonStandardConstant):
+        node, depth, where = stack.pop()
+        if isinstance(node, str):
+            problem = _surrogate_problem(node, where)
+            if problem:
+                return problem
+        elif isinstance(node, _NonStandardConstant):
             return f"non-standard JSON constant {node.name} (JSON has no NaN or Infinity)"
-        if isinstance(node, float) and not math.isfinite(node):
+        elif isinstance(node, _OversizedInteger):
+            return f"integer of {node.digits} digits in {where} (more than {MAX_INTEGER_DIGITS})"
+        elif isinstance(node, float) and not math.isfinite(node):
             return "number out of range (overflows to infinity)"
-        if isinstance(node, dict | list):
+        elif isinstance(node, dict | list):
             if depth > max_depth:
                 return f"JSON nested deeper than {max_depth} levels"
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
+            if isinstance(node, dict):
+                for key, child in node.items():
+                    problem = _surrogate_problem(key, f"a key of {where}")
+                    if problem:
+                        return problem
+                    stack.append((child, depth + 1, f"field '{key[:40]}'"))
+            else:
+                stack.extend((child, depth + 1, where) for child in node)
     return None
 
 
 def _strict_decoder() -> json.JSONDecoder:
-    return json.JSONDecoder(parse_constant=_NonStandardConstant)
+    return json.JSONDecoder(parse_constant=_NonStandardConstant, parse_int=_bounded_int)
 
 
 def parse_json_text(text: str, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> tuple[Any, str | None]:

@@ -104,7 +104,8 @@ def split_diamonds(
         if row["parse_error"] is not None:
             reject(row, row["parse_error_category"] or INVALID, row["parse_error"])
             continue
-        verdict = judge(row, min_quality, default_when)
+        # chat exports carry no time and take the landing's; a span must say when it was
+        verdict = judge(row, min_quality, None if row["format"] == "spans" else default_when)
         if verdict.category == INVALID:
             reject(row, INVALID, verdict.reason)
             continue
