@@ -180,11 +180,11 @@ def test_chat_exports_quarantine_hostile_records_and_keep_their_neighbours(tmp_p
         "["
         + ", ".join(
             [
-                '{"id": "ok-1", "conversations": %s}' % json.dumps(turns),
+                json.dumps({"id": "ok-1", "conversations": turns}),
                 '{"id": "bad", "conversations": [{"from": "human", "value": "\\ud800"}, '
                 '{"from": "gpt", "value": "x"}]}',
-                '{"id": " ", "conversations": %s}' % json.dumps(turns),
-                '{"id": "ok-2", "conversations": %s}' % json.dumps(turns),
+                json.dumps({"id": " ", "conversations": turns}),
+                json.dumps({"id": "ok-2", "conversations": turns}),
             ]
         )
         + "]"
@@ -244,3 +244,50 @@ def test_the_same_bytes_under_another_format_are_refused(tmp_path: Path):
     land_file(path, tmp_path / "landing", "auto")  # the same again is fine
     with pytest.raises(FormatError, match="landed already as alpaca"):
         land_file(path, tmp_path / "landing", "spans")
+
+
+def test_the_accounting_counts_records_in_the_file_not_in_the_plan(tmp_path: Path):
+    from dataclasses import replace
+
+    from training_assets.ingestion.landing import records_found_in_file
+    from training_assets.validation.assets import accounting_problems
+
+    lines = [span(i) for i in range(7)] + ["", '{"broken": ']
+    path = write_lines(tmp_path / "s.jsonl", lines)
+    landed, raw, diamonds, quarantine = curate(path, tmp_path / "landing")
+    (batch,) = landed.batches
+    found = records_found_in_file(tmp_path / "landing", landed, batch, 1 << 20)
+    assert found == len(lines) == batch.records
+    assert accounting_problems(batch.records, raw, diamonds, quarantine, found) == []
+    # a plan that says fewer records than the file holds is caught by the file's count
+    short = replace(batch, records=batch.records - 2)
+    assert accounting_problems(short.records, raw, diamonds, quarantine, found)
+
+    array = tmp_path / "chat.json"
+    turns = [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]
+    array.write_text(json.dumps([{"id": f"c{i}", "conversations": turns} for i in range(5)])[:-30])
+    landed, *_ = curate(array, tmp_path / "landing-array", min_quality=0, fmt="sharegpt")
+    (batch,) = landed.batches
+    assert (
+        records_found_in_file(tmp_path / "landing-array", landed, batch, 1 << 20) == batch.records
+    )
+
+
+@pytest.mark.parametrize("container", ["lines", "array"])
+def test_small_batches_together_hold_every_record_of_the_file(tmp_path: Path, container: str):
+    from training_assets.ingestion.landing import records_found_in_file
+
+    records = [span(i) for i in range(10)]
+    if container == "lines":
+        path = write_lines(tmp_path / "s.jsonl", records + ["[]"])
+        total = 11
+    else:
+        path = tmp_path / "s.json"
+        path.write_text(json.dumps(records, indent=1))
+        total = 10
+    landed, _ = land_file(path, tmp_path / "landing", batch_size=3)
+    assert len(landed.batches) >= 3
+    found = [
+        records_found_in_file(tmp_path / "landing", landed, b, 1 << 20) for b in landed.batches
+    ]
+    assert found == [b.records for b in landed.batches] and sum(found) == total

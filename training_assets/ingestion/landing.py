@@ -31,7 +31,12 @@ from training_assets.ingestion.formats import (
     file_sha256,
     iter_records,
 )
-from training_assets.ingestion.records import DEFAULT_MAX_RECORD_BYTES, RecordPosition
+from training_assets.ingestion.records import (
+    DEFAULT_MAX_RECORD_BYTES,
+    RecordPosition,
+    iter_array_records,
+    open_json_array,
+)
 
 DEFAULT_BATCH_SIZE = 50_000
 MANIFEST_DIR = ".manifests"
@@ -305,6 +310,33 @@ def unregistered_files(landing: Path, settle_seconds: float = 10.0) -> list[Path
         and p.name not in registered
         and p.stat().st_mtime <= newest_allowed
     )
+
+
+def records_found_in_file(
+    landing: Path, manifest: LandedFile, batch: Batch, max_record_bytes: int
+) -> int:
+    """How many records the landed file itself holds in `batch`'s bytes, counted again
+    without the plan: its line ends for JSON lines (no parsing), a fresh read of the array
+    from its opening bracket for a JSON array. The first batch's range starts at the
+    file's first record and the last one's runs to the end of the file, so the batches
+    together cover the file from byte 0 to its end."""
+    path = landing / manifest.landed_name
+    position = manifest.batches.index(batch)
+    start = RecordPosition() if position == 0 else batch.start
+    following = manifest.batches[position + 1] if position + 1 < len(manifest.batches) else None
+    end = following.first_byte if following else path.stat().st_size
+    with open(path, "rb") as handle:
+        if manifest.container == "lines":
+            handle.seek(start.byte_offset)
+            data = handle.read(end - start.byte_offset)
+            return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        first = open_json_array(handle)
+        return sum(
+            1
+            for record in iter_array_records(handle, first, max_record_bytes)
+            if (position == 0 or record.byte_offset >= batch.first_byte)
+            and record.byte_offset < end
+        )
 
 
 def iter_batch_candidates(

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from resources.workspace import WorkspaceResource
-from training_assets.ingestion.landing import find_manifest
+from training_assets.ingestion.landing import find_manifest, records_found_in_file
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_partitions, per_batch_backfill
 from training_assets.validation.rules import DEFAULT_MIN_QUALITY
@@ -19,10 +19,20 @@ class DiamondConfig(dg.Config):
 
 
 def accounting_problems(
-    records: int, raw: pl.DataFrame, diamonds: pl.DataFrame, quarantine: pl.DataFrame
+    records: int,
+    raw: pl.DataFrame,
+    diamonds: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    in_file: int | None = None,
 ) -> list[str]:
-    """Why the split does not account for every input record exactly once ([] if it does)."""
+    """Why the split does not account for every input record exactly once ([] if it does).
+
+    `records` is what the batch plan says; `in_file` what the landed file itself holds in
+    the batch's bytes (`records_found_in_file`), so a plan that lost records fails too.
+    """
     problems = []
+    if in_file is not None and in_file != records:
+        problems.append(f"the file holds {in_file} records in this batch but {records} were read")
     if raw.height != diamonds.height + quarantine.height:
         problems.append(
             f"{raw.height} rows read but {diamonds.height} diamonds + {quarantine.height} quarantined"
@@ -62,7 +72,8 @@ def accounting_problems(
             "every_line_accounted_for",
             asset="diamond_spans",
             additional_deps=["span_quarantine"],
-            description="lines read = diamonds + quarantine, and every input record appears",
+            description="records in the file's bytes = records read = diamonds + quarantine, "
+            "and every input record appears",
         ),
         dg.AssetCheckSpec(
             "ids_unique", asset="diamond_spans", description="no span id twice in a batch"
@@ -108,13 +119,16 @@ def validated_spans(
             ),
         },
     )
-    problems = accounting_problems(records, raw_spans, diamonds, quarantine)
+    batch = manifest.batch(context.partition_key)
+    in_file = records_found_in_file(workspace.landing, manifest, batch, workspace.max_record_bytes)
+    problems = accounting_problems(records, raw_spans, diamonds, quarantine, in_file)
     yield dg.AssetCheckResult(
         check_name="every_line_accounted_for",
         asset_key="diamond_spans",
         passed=not problems,
         metadata={
             "records": records,
+            "records_in_file": in_file,
             "rows": raw_spans.height,
             "diamonds": diamonds.height,
             "quarantined": quarantine.height,
