@@ -221,7 +221,7 @@ def test_unreadable_paths_say_what_they_are(tmp_path: Path):
         loop: "cannot be read",
         dangling: "broken symbolic link",
         tmp_path / "absent.jsonl": "no such file",
-        gz: "gzip-compressed; decompress it first",
+        gz: "the gzip stream is damaged or cut off",
     }
     for path, expected in cases.items():
         with pytest.raises(FormatError, match=expected):
@@ -291,3 +291,52 @@ def test_small_batches_together_hold_every_record_of_the_file(tmp_path: Path, co
         records_found_in_file(tmp_path / "landing", landed, b, 1 << 20) for b in landed.batches
     ]
     assert found == [b.records for b in landed.batches] and sum(found) == total
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst", ".bz2", ".xz"])
+def test_compressed_inputs_are_read_as_their_text(tmp_path: Path, suffix: str):
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    compress = {
+        ".gz": gzip.compress,
+        ".zst": zstandard.ZstdCompressor().compress,
+        ".bz2": bz2.compress,
+        ".xz": lzma.compress,
+    }[suffix]
+    plain = write_lines(tmp_path / "plain.jsonl", [span(1), '{"broken": ', span(2)])
+    packed = tmp_path / f"spans.jsonl{suffix}"
+    packed.write_bytes(compress(plain.read_bytes()))
+    landed, raw, diamonds, quarantine = curate(packed, tmp_path / "landing")
+    assert landed.landed_name.endswith(".jsonl") and landed.format == "spans"
+    assert diamonds["id"].to_list() == ["span-1", "span-2"]
+    assert quarantine["line_number"].to_list() == [2], "rows point at decompressed lines"
+    again, new = land_file(plain, tmp_path / "landing")
+    assert not new and again.sha256 == landed.sha256, "the same text, compressed or not"
+    cut = tmp_path / f"cut.jsonl{suffix}"
+    cut.write_bytes(compress(plain.read_bytes())[:-8])
+    from training_assets.ingestion.landing import FormatError
+
+    with pytest.raises(FormatError, match="damaged or cut off"):
+        land_file(cut, tmp_path / "landing")
+    assert not list((tmp_path / "landing").glob(".incoming-*"))
+
+
+def test_a_compressed_file_dropped_into_landing_is_adopted_as_its_text(tmp_path: Path):
+    import gzip
+
+    from training_assets.ingestion.landing import adopt_file
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    plain = write_lines(tmp_path / "plain.jsonl", [span(1), span(2)])
+    dropped = landing / "logs.jsonl.gz"
+    dropped.write_bytes(gzip.compress(plain.read_bytes()))
+    landed, new = adopt_file(dropped, landing)
+    assert new and landed.records == 2 and landed.landed_name.endswith(".jsonl")
+    assert (
+        not dropped.exists() and (landing / landed.landed_name).read_bytes() == plain.read_bytes()
+    )

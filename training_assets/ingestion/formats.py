@@ -8,8 +8,11 @@ thresholds) belong to validation.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import json
+import lzma
 import os
 import stat
 from collections.abc import Iterator
@@ -71,9 +74,9 @@ def detect_layout(path: Path, requested: str = "auto") -> FileLayout:
         head = handle.read(_SNIFF_BYTES)
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise FormatError(f"{path}: UTF-16 encoded; convert it to UTF-8 first")
-        for magic, kind, tool in _COMPRESSED:
-            if head.startswith(magic):
-                raise FormatError(f"{path}: {kind}-compressed; decompress it first ({tool})")
+        kind = _compression_of_head(head)
+        if kind:
+            raise FormatError(f"{path}: {kind}-compressed; land it (landing decompresses it)")
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not stripped:
             raise FormatError(f"{path}: file is empty")
@@ -92,12 +95,72 @@ def detect_layout(path: Path, requested: str = "auto") -> FileLayout:
         return FileLayout(fmt, "lines", RecordPosition())
 
 
-_COMPRESSED = (
-    (b"\x1f\x8b", "gzip", "gunzip"),
-    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
-    (b"BZh", "bzip2", "bunzip2"),
-    (b"\xfd7zXZ\x00", "xz", "unxz"),
-)
+# magic bytes of the compressed files logs come in, and how to read each as a stream
+_COMPRESSED = {
+    b"\x1f\x8b": "gzip",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+}
+COMPRESSED_SUFFIXES = (".gz", ".gzip", ".zst", ".zstd", ".bz2", ".xz")
+
+
+def _compression_of_head(head: bytes) -> str | None:
+    return next((kind for magic, kind in _COMPRESSED.items() if head.startswith(magic)), None)
+
+
+def compression_of(path: Path) -> str | None:
+    """'gzip', 'zstd', 'bzip2' or 'xz' when `path` holds compressed bytes, else None."""
+    _require_regular_file(path)
+    with open(path, "rb") as handle:
+        return _compression_of_head(handle.read(8))
+
+
+def open_decompressed(path: Path, kind: str) -> BinaryIO:
+    """A binary stream of `path`'s decompressed bytes."""
+    if kind == "gzip":
+        return gzip.open(path, "rb")
+    if kind == "bzip2":
+        return bz2.open(path, "rb")
+    if kind == "xz":
+        return lzma.open(path, "rb")
+    return _ZstdReader(path)
+
+
+class _ZstdReader:
+    """zstd frames one after another, like gzip members; a cut-off last frame is an error
+    (zstandard's own stream reader returns what it has and says nothing)."""
+
+    def __init__(self, path: Path) -> None:
+        import zstandard
+
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._file = open(path, "rb")
+        self._frame = self._new()
+        self._pending = b""
+        self._started = False  # inside a frame: input ending now would cut it off
+
+    def read(self, size: int = -1) -> bytes:
+        out = bytearray()
+        while size < 0 or len(out) < size:
+            data = self._pending or self._file.read(1 << 20)
+            self._pending = b""
+            if not data:
+                if not self._frame.eof and self._started:
+                    raise EOFError("the zstd stream ends inside a frame")
+                break
+            self._started = True
+            out += self._frame.decompress(data)
+            if self._frame.eof:
+                self._pending = self._frame.unused_data
+                self._frame, self._started = self._new(), bool(self._pending)
+        return bytes(out)
+
+    def __enter__(self) -> _ZstdReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
 
 
 def _require_regular_file(path: Path) -> None:

@@ -20,16 +20,20 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from training_assets.atomic import write_json_atomic
 from training_assets.ingestion.formats import (
+    COMPRESSED_SUFFIXES,
     Candidate,
     FileLayout,
     FormatError,
     candidates_from_record,
+    compression_of,
     detect_layout,
     file_sha256,
     iter_records,
+    open_decompressed,
 )
 from training_assets.ingestion.records import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -160,17 +164,32 @@ def plan_batches(
     return batches, records, spans
 
 
-def _copy_hashing(source: Path, target_dir: Path) -> tuple[Path, str]:
+def _copy_hashing(source: Path, target_dir: Path, compression: str | None) -> tuple[Path, str]:
+    """Copy `source` (decompressed, if it is compressed) to a temporary file in
+    `target_dir`; return it and the SHA-256 of what was written."""
     target_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=target_dir)
-    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-        while chunk := src.read(1 << 22):
-            digest.update(chunk)
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with os.fdopen(fd, "wb") as out, _open_source(source, compression) as src:
+            while chunk := src.read(1 << 22):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        if compression is None or not isinstance(exc, Exception):
+            raise
+        # zlib.error, lzma.LZMAError, EOFError, zstandard.ZstdError: all say the same
+        raise FormatError(
+            f"{source}: the {compression} stream is damaged or cut off ({exc})"
+        ) from None
     return Path(tmp_name), digest.hexdigest()
+
+
+def _open_source(source: Path, compression: str | None) -> BinaryIO:
+    return open(source, "rb") if compression is None else open_decompressed(source, compression)
 
 
 def _register(
@@ -202,6 +221,15 @@ def _register(
     return manifest
 
 
+def _decompressed_name(name: str, compression: str | None) -> str:
+    """`spans.jsonl.gz` -> `spans.jsonl`: the landed copy holds the decompressed bytes."""
+    if compression is None:
+        return name
+    lowered = name.lower()
+    suffix = next((s for s in COMPRESSED_SUFFIXES if lowered.endswith(s)), "")
+    return name[: len(name) - len(suffix)] if suffix else name
+
+
 def _content_name(original: str, sha256: str) -> str:
     suffix = "".join(Path(original).suffixes[-2:]).lower()
     suffix = re.sub(r"[^a-z0-9.]", "", suffix)
@@ -219,12 +247,23 @@ def land_file(
 
     Returns the manifest and whether the file is new. The format is checked before
     anything is copied: a file that cannot be read raises FormatError and leaves no
-    trace in landing (and the source is never modified).
+    trace in landing (and the source is never modified). A gzip, zstd, bzip2 or xz file
+    is decompressed as it is copied (and checked then): the landed copy holds the text,
+    so batches seek into it and quarantine rows point at its lines.
     """
     source = Path(source)
-    layout = detect_layout(source, requested_format)
-    tmp, sha256 = _copy_hashing(source, landing)
+    compression = compression_of(source)
+    if compression is None:
+        layout = detect_layout(source, requested_format)
+    tmp, sha256 = _copy_hashing(source, landing, compression)
     try:
+        if compression is not None:
+            try:
+                layout = detect_layout(tmp, requested_format)
+            except FormatError as error:
+                raise FormatError(
+                    f"{source} ({compression}): {error}".replace(f"{tmp}: ", "")
+                ) from None
         existing = read_manifest(landing, sha256)
         if existing is not None:
             if requested_format not in ("auto", existing.format):
@@ -234,7 +273,7 @@ def land_file(
                     "count every record twice"
                 )
             return existing, False
-        landed = landing / _content_name(source.name, sha256)
+        landed = landing / _content_name(_decompressed_name(source.name, compression), sha256)
         os.replace(tmp, landed)
         os.chmod(landed, 0o444)
         try:
@@ -269,6 +308,11 @@ def adopt_file(
     It is renamed (same folder, atomic) to its content-addressed name; a second copy of
     bytes already landed is removed, since the identical bytes are kept under that name.
     """
+    if compression_of(path) is not None:
+        # the text is landed beside it, under its own name; the compressed drop goes
+        manifest, new = land_file(path, landing, "auto", batch_size, max_record_bytes)
+        path.unlink()
+        return manifest, new
     layout = detect_layout(path)
     sha256 = file_sha256(path)
     existing = read_manifest(landing, sha256)
