@@ -135,7 +135,7 @@ class _ZstdReader:
         import zstandard
 
         self._new = zstandard.ZstdDecompressor().decompressobj
-        self._file = open(path, "rb")
+        self._file = open(path, "rb")  # noqa: SIM115 (closed by __exit__)
         self._frame = self._new()
         self._pending = b""
         self._started = False  # inside a frame: input ending now would cut it off
