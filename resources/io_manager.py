@@ -11,7 +11,7 @@ import os
 import uuid
 
 import polars as pl
-from dagster import OutputContext
+from dagster import Failure, InputContext, OutputContext
 from dagster_polars import PolarsParquetIOManager
 from upath import UPath
 
@@ -35,3 +35,28 @@ class AtomicPolarsParquetIOManager(PolarsParquetIOManager):
 
     def sink_df_to_path(self, context: OutputContext, df: pl.LazyFrame, path: UPath) -> None:
         self.write_df_to_path(context, df.collect(), path)
+
+    def load_from_path(self, context: InputContext, path: UPath):
+        """A damaged upstream file (truncated by a copy, a disk fault) is a clear failure
+        that names the file and the step that rewrites it, not a Parquet decoder's trace."""
+        try:
+            return super().load_from_path(context, path)
+        except FileNotFoundError:
+            raise
+        except (pl.exceptions.PolarsError, OSError) as error:
+            upstream = context.upstream_output
+            asset = (
+                upstream.asset_key.to_user_string()
+                if upstream and upstream.has_asset_key
+                else "its asset"
+            )
+            partition = (
+                f" --partition {context.asset_partition_key}"
+                if context.has_asset_partitions
+                else ""
+            )
+            raise Failure(
+                f"{path} cannot be read as Parquet ({type(error).__name__}: {str(error)[:200]}): "
+                f"the file is damaged. Rewrite it with `dagster asset materialize -m "
+                f"training_assets.definitions --select {asset}{partition}`, then re-run this step."
+            ) from error

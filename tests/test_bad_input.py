@@ -340,3 +340,32 @@ def test_a_compressed_file_dropped_into_landing_is_adopted_as_its_text(tmp_path:
     assert (
         not dropped.exists() and (landing / landed.landed_name).read_bytes() == plain.read_bytes()
     )
+
+
+def test_a_truncated_upstream_parquet_file_is_a_clear_failure(workspace: Path, tmp_path: Path):
+    import dagster as dg
+
+    from tests.conftest import land_and_curate
+    from training_assets.definitions import build_definitions
+
+    instance = dg.DagsterInstance.get()
+    key = land_and_curate(
+        workspace, write_lines(tmp_path / "s.jsonl", [span(1), span(2)]), instance
+    )
+    table = workspace / "diamond_spans" / f"{key}.parquet"
+    table.write_bytes(table.read_bytes()[: table.stat().st_size // 2])
+    result = (
+        build_definitions(str(workspace))
+        .resolve_job_def("curation_job")
+        .execute_in_process(
+            partition_key=key,
+            instance=instance,
+            asset_selection=[dg.AssetKey("enriched_spans")],
+            raise_on_error=False,
+        )
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.message
+    assert "cannot be read as Parquet" in message and "--select diamond_spans" in message
+    assert f"--partition {key}" in message
