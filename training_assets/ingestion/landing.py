@@ -372,15 +372,18 @@ def records_found_in_file(
     with open(path, "rb") as handle:
         if manifest.container == "lines":
             handle.seek(start.byte_offset)
-            data = handle.read(end - start.byte_offset)
-            return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-        first = open_json_array(handle)
-        return sum(
-            1
-            for record in iter_array_records(handle, first, max_record_bytes)
-            if (position == 0 or record.byte_offset >= batch.first_byte)
-            and record.byte_offset < end
-        )
+            lines, remaining, last = 0, end - start.byte_offset, b""
+            while remaining > 0 and (chunk := handle.read(min(remaining, 1 << 22))):
+                lines += chunk.count(b"\n")
+                remaining -= len(chunk)
+                last = chunk[-1:]
+            return lines + (1 if last and last != b"\n" else 0)
+        found = 0
+        for record in iter_array_records(handle, open_json_array(handle), max_record_bytes):
+            if record.byte_offset >= end:
+                break
+            found += position == 0 or record.byte_offset >= batch.first_byte
+        return found
 
 
 def iter_batch_candidates(

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from training_assets.ingestion.formats import Candidate
-from training_assets.redaction import redact_fields, replace_in_fields, replace_values
+from training_assets.redaction import redact_fields, replace_in_fields
 from training_assets.redaction.known import KnownSecrets
 
 TEXT_FIELDS = (
@@ -127,14 +127,10 @@ def redact_everywhere(frame: pl.DataFrame, found: dict[str, str]) -> pl.DataFram
         return frame
     updates: dict[str, list] = {name: [] for name in (*_REDACTED_COLUMNS, "redactions")}
     for row in rows.iter_rows(named=True):
-        kinds = list(row["redactions"])
-        for name in _REDACTED_COLUMNS:
-            value = row[name]
-            if value:
-                value, more = replace_values(value, found)
-                kinds.extend(more)
+        cleaned, more = replace_in_fields([row[name] for name in _REDACTED_COLUMNS], found)
+        for name, value in zip(_REDACTED_COLUMNS, cleaned, strict=True):
             updates[name].append(value)
-        updates["redactions"].append(kinds)
+        updates["redactions"].append([*row["redactions"], *more])
     patch = pl.DataFrame(
         {"_row": rows["_row"], **updates},
         schema={"_row": pl.UInt32, **{n: RAW_SPANS_SCHEMA[n] for n in updates}},

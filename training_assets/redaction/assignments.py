@@ -126,6 +126,9 @@ def _name_start(text: str, start: int) -> int:
 
 # what may stand before the credential word of a glued name: a service's name in letters
 _GLUED_HEAD = re.compile(r"[A-Za-z][A-Za-z_.\-]*$|$")
+# the shortest name that can hold one: a 2-letter word (`pw`) and the 12 characters that
+# `is_named_secret(…, spaced=True)` asks of a value
+_GLUED_MIN_NAME = 14
 
 
 def _names_a_credential(name: str, begin: int, end: int) -> bool:
@@ -154,9 +157,6 @@ def _glued_value(text: str, start: int, end: int) -> Finding | None:
     )  # fmt: skip
     if word is None:
         return None
-    run_start = max(text.rfind(c, 0, start) for c in " \n\t\"'")
-    if "base64," in text[run_start + 1 : start]:
-        return None  # a data URI's payload
     tail = word.end()
     if name[tail : tail + 1] == "s":
         tail += 1  # `secrets`, `keys`; any other letter makes another word (`authorities`)
@@ -165,6 +165,9 @@ def _glued_value(text: str, start: int, end: int) -> Finding | None:
     value = name[tail:].rstrip(".-")
     if name[tail - 1 : tail].isalpha() or not is_named_secret(value, spaced=True):
         return None
+    run_start = max(text.rfind(c, 0, start) for c in " \n\t\"'")
+    if "base64," in text[run_start + 1 : start]:
+        return None  # a data URI's payload
     return Finding(start + tail, start + tail + len(value), "secret_assignment")
 
 
@@ -175,14 +178,15 @@ def _named_values(text: str) -> list[Finding]:
         if name_end in seen_names:
             continue
         seen_names.add(name_end)
-        # most credential words in prose are followed by a plain word: decide that first
+        name_start = _name_start(text, word.start())
+        # a glued value needs 12+ characters after a 2+ letter word: most names are shorter
+        if name_end - name_start >= _GLUED_MIN_NAME:
+            glued = _glued_value(text, name_start, name_end)
+            if glued:
+                findings.append(glued)
+                continue
         operator = _OPERATOR.match(text, name_end)
         spaced = None if operator else _SPACED.match(text, name_end)
-        name_start = _name_start(text, word.start())
-        glued = _glued_value(text, name_start, name_end)
-        if glued:
-            findings.append(glued)
-            continue
         if operator:
             position = operator.end()
         elif spaced and not text.startswith("-", spaced.end()):

@@ -92,24 +92,31 @@ def token_prefix(pattern: str) -> str | None:
     return None
 
 
+def _custom_rule(family: str, rule_id: str, name: str, pattern: str, min_entropy: float) -> dict:
+    """A Kingfisher rule of ours, derived from the bundled rule `rule_id`."""
+    return {
+        "name": name,
+        "id": f"custom.{family}." + _RULE_PREFIX.sub("", rule_id).replace("/", "-"),
+        "pattern": pattern,
+        "min_entropy": min_entropy,
+        "confidence": "medium",
+        "examples": [],
+    }
+
+
 def loose_prefix_rule(rule_id: str, name: str, prefix: str) -> dict:
     """Any token that starts with a vendor's prefix, whatever its length and whatever
     follows it: the bundled rules ask for an exact length and a closing quote, space or
     `;`, so `hf_…,` in a sentence or a key one character longer passes them by."""
-    return {
-        "name": name,
-        "id": "custom.loose." + _RULE_PREFIX.sub("", rule_id).replace("/", "-"),
-        "pattern": rf"(?:^|[^A-Za-z0-9_\-])({re.escape(prefix)}[A-Za-z0-9_\-]{{16,400}})",
-        "min_entropy": 3.0,
-        "confidence": "medium",
-        "examples": [],
-        "prefix": prefix,  # read back by catalog(); Kingfisher ignores keys it does not know
-    }
+    pattern = rf"(?:^|[^A-Za-z0-9_\-])({re.escape(prefix)}[A-Za-z0-9_\-]{{16,400}})"
+    # `prefix` is read back by catalog(); Kingfisher ignores keys it does not know
+    return {**_custom_rule("loose", rule_id, name, pattern, 3.0), "prefix": prefix}
 
 
 def standalone_rules(rules: kingfisher_sdk.Rules) -> list[dict]:
-    """Loose twins of the prefixed rules (above), and the engine's paired rules (an AWS key id reported only beside its secret key, a
-    client secret only beside its client id) as rules of their own, same patterns.
+    """Loose twins of the prefixed rules (above), and the engine's paired rules (an AWS key
+    id reported only beside its secret key, a client secret only beside its client id) as
+    rules of their own, same patterns.
 
     A scanner reports a pair because one half alone rarely opens anything; a redactor
     must remove either half wherever it is, or the training set keeps it.
@@ -123,15 +130,11 @@ def standalone_rules(rules: kingfisher_sdk.Rules) -> list[dict]:
             standalone.append(loose_prefix_rule(rule["id"], rule["name"], prefix))
         if not detail["depends_on_rule"]:
             continue
+        min_entropy = float(detail["min_entropy"] or 0.0)
         standalone.append(
-            {
-                "name": rule["name"],
-                "id": "custom.standalone." + _RULE_PREFIX.sub("", rule["id"]).replace("/", "-"),
-                "pattern": detail["detection_regex"],
-                "min_entropy": float(detail["min_entropy"] or 0.0),
-                "confidence": "medium",
-                "examples": [],
-            }
+            _custom_rule(
+                "standalone", rule["id"], rule["name"], detail["detection_regex"], min_entropy
+            )
         )
     return standalone
 

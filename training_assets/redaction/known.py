@@ -67,7 +67,8 @@ class KnownSecrets:
             if not text:
                 continue
             for run in _CANDIDATE.findall(text):
-                for candidate in (run, run.strip(_TRIM)):
+                core = run.strip(_TRIM)
+                for candidate in (run,) if core == run else (run, core):
                     if len(candidate) in lengths:
                         kind = self._kinds.get(self._digest(candidate))
                         if kind:

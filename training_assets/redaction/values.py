@@ -30,15 +30,14 @@ DOCUMENTED_KEYS = frozenset(
     }
 )
 _REPEATED = re.compile(r"^(.)\1+$")
-# dates, times, versions, amounts: digits and separators, no letters
 _FILE_PATH = re.compile(
     r"^(?:~|\.{1,2})?/|^[A-Za-z]:\\|\.(?:pem|key|crt|cer|p12|pfx|json|ya?ml|txt|env)$"
 )
+# dates, times, versions, amounts: digits and separators, no letters
 _DATE_OR_NUMBER = re.compile(r"^v?[\d\-:/.,+_]+[TZ]?[\d\-:/.,+_]*$")
 _ENVIRONMENT_REFERENCE = re.compile(r"^\$[A-Za-z_{(]|^%[A-Za-z_]+%$|^process\.env\.|^os\.")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_.]*(?:\(\)?|\[)?$")
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-_LETTER_RUNS = _WORDS
 _CODE_EXPRESSION = re.compile(r"[()\[\]{}]")
 
 # The characters a token can hold; "+/=.~" only when the found value already uses them.
@@ -78,7 +77,7 @@ def is_placeholder(value: str) -> bool:
 def is_scrappy(value: str) -> bool:
     """Mixed-case letters that fall into scraps (`qG0HsQigfBND…`), not into the words of
     a camel-case name (`getAccessTokenHandler`): random keys, seen without digits too."""
-    runs = _LETTER_RUNS.findall(value)
+    runs = _WORDS.findall(value)
     return (
         len(value) >= 20
         and any(c.isupper() for c in value)

@@ -89,7 +89,8 @@ def validated_spans(
     manifest = find_manifest(workspace.landing, context.partition_key)
     default_when = datetime.fromisoformat(manifest.landed_at)
     diamonds, quarantine, summary = split_diamonds(raw_spans, config.min_quality, default_when)
-    records = manifest.batch(context.partition_key).records
+    batch = manifest.batch(context.partition_key)
+    records = batch.records
     mean_quality = (
         diamonds.select(pl.col("quality_score").mean()).item() if diamonds.height else 0.0
     )
@@ -119,7 +120,6 @@ def validated_spans(
             ),
         },
     )
-    batch = manifest.batch(context.partition_key)
     in_file = records_found_in_file(workspace.landing, manifest, batch, workspace.max_record_bytes)
     problems = accounting_problems(records, raw_spans, diamonds, quarantine, in_file)
     yield dg.AssetCheckResult(
