@@ -362,7 +362,9 @@ def raw_spans_throughput(spans: int, rounds: int) -> dict:
 
     def off(values, *args, **kwargs):
         values = list(values)
-        return (values, [], {}) if "replace_values" in vars(raw_table) else (values, [])
+        # redact_fields gives three values since batch-wide replacement (ed87a56), two before
+        batch_wide = "replace_values" in vars(raw_table) or "replace_in_fields" in vars(raw_table)
+        return (values, [], {}) if batch_wide else (values, [])
 
     raw_spans_frame(candidates[:200], "warm", "bench.json", "sharegpt")  # rules and model load
     seconds: dict[str, list[float]] = defaultdict(list)

@@ -8,12 +8,13 @@ name in the same folder and rename it; object stores already replace whole objec
 from __future__ import annotations
 
 import os
-import uuid
 
 import polars as pl
 from dagster import Failure, InputContext, OutputContext
 from dagster_polars import PolarsParquetIOManager
 from upath import UPath
+
+from training_assets.atomic import staging_path
 
 
 def _is_local(path: UPath) -> bool:
@@ -25,7 +26,7 @@ class AtomicPolarsParquetIOManager(PolarsParquetIOManager):
         if not _is_local(path):
             super().write_df_to_path(context, df, path)
             return
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp = UPath(staging_path(str(path)))
         try:
             super().write_df_to_path(context, df, tmp)
             os.replace(str(tmp), str(path))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 
 import dagster as dg
 from dagster import InputContext, OutputContext, UPathIOManager
 from upath import UPath
+
+from training_assets.atomic import staging_path
 
 
 class JsonFiles(UPathIOManager):
@@ -17,7 +18,7 @@ class JsonFiles(UPathIOManager):
     def dump_to_path(self, context: OutputContext, obj: dict, path: UPath) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp = UPath(staging_path(str(path)))
         try:
             tmp.write_text(text)
             os.replace(str(tmp), str(path))

@@ -88,6 +88,30 @@ CASES = {
         token(24),
     ),
     "crypt hash": ("root:$6$saltsalt${secret}:19000:0:99999:7:::", token(86, B64[:-2] + ".")),
+    "md5-crypt hash alone": ("the hash is $1$Ab3dE6gH${secret} there", token(22, B64[:-2] + ".")),
+    "bcrypt hash": ('hashed = "$2b$12${secret}"', token(53, B64[:-2] + ".")),
+    "symbols inside a named key": (
+        "DJANGO_SECRET_KEY={secret}\nDEBUG=0",
+        token(20) + "&*" + token(12),
+    ),
+    "symbols inside a prefixed key": (
+        "stripe_key: sk_live_{secret} now",
+        token(24) + "#" + token(6) + "&@" + token(9),
+    ),
+    "base64 of a PEM private key": (
+        'key = "{secret}"',
+        base64.b64encode(b"-----BEGIN RSA PRIVATE KEY-----\nMIIE" + token(60).encode()).decode(),
+    ),
+    "openssh key body with escapes": (
+        'conn(private_key_pem="\\r\\n{secret}\\r\\n")',
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE" + token(40, B64) + "\\r\\n" + token(40, B64),
+    ),
+    "a name ending in API": ("NASDAQ_DATA_LINK_API={secret}\nDEBUG=0", token(20) + "7"),
+    "value on the line after its name": ("Here is my API key:\n{secret}\nthanks", token(24) + "3"),
+    "kubernetes secret manifest": (
+        "apiVersion: v1\nkind: Secret\ndata:\n  db-url: {secret}\n  user: YWRtaW4=\n",
+        base64.b64encode(token(24).encode()).decode(),
+    ),
 }
 
 
@@ -151,6 +175,12 @@ def test_offsets_hold_in_non_ascii_text_and_with_nul_bytes_and_surrogates():
         '"integrity": "sha512-2vqzH2Yv7T1zTq5ToB7lgSQ+5Xd6KZ2o8GhQr1pK1ldOi2Zl2q8eZgP2yfd1fWpiHbU4d1Yxv9Q1BzoPkL1Ag=="',
         "image: nginx@sha256:0d17b565c37bcbd895e9d92315a05c1c3c9a29f762b011a10c54a66cd53c9b31",
         "see src/components/UserProfileSettings2024/index.tsx and docs/api/v2/authentication.md",
+        "cert: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM=",
+        'echo "$1 $2" costs $5$ or $6',
+        "kind: ConfigMap\ndata:\n  mode: fast\n  level: warning\n",
+        "GET /x?token=${T}&page=2&sort=asc#results",
+        "BASE_API=https://api.example.com/v1\nGRAPH_API=graph-service-v2\nREST_API: v2.1.3",
+        "The primary key\nis the id column, and the access token\nexpires after an hour.",
         "getUserAuthToken2FactorById(user) returns the refreshTokenHandler2024 result",
         "the key point is that the token limit is 4096 and the password reset link expires",
         "the key point is that the primary_key = 'id' and sort_key = 'created_at'",

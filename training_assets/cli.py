@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -123,16 +125,82 @@ def _job(name: str):
     )
 
 
+# Runs this command starts carry their process: a run whose process was killed (kill -9,
+# an OOM kill, a lost machine) never reports its end and would stay STARTED for ever.
+PROCESS_TAG = "training-assets/process"
+
+
+def _process_tag() -> dict[str, str]:
+    return {PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def fail_runs_of_dead_processes(instance) -> list[str]:
+    """Mark failed the runs started here by a process of this host that is gone."""
+    import dagster as dg
+
+    from training_assets.atomic import process_alive
+
+    active = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=active)):
+        host, _, pid = run.tags.get(PROCESS_TAG, "").rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        instance.report_run_failed(
+            run, f"the process that ran this run ({host}:{pid}) is gone (killed or crashed)"
+        )
+        failed.append(run.run_id)
+    return failed
+
+
+def explain_failure(instance, run_id: str) -> list[str]:
+    """One line per failed step (its error's first line), and what to do when the disk
+    is full, instead of a scroll of Dagster events to read back through."""
+    import dagster as dg
+
+    lines, disk_full, io_error = [], False, False
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        error = event.step_failure_data.error if event.step_failure_data else None
+        while error is not None and error.cause is not None:
+            error = error.cause  # Dagster's wrapper says which op; its cause says what
+        message = (error.message if error else event.message or "").strip()
+        first = message.splitlines()[0] if message else "no error message"
+        lines.append(f"step {event.step_key} failed: {first[:400]}")
+        disk_full |= any(mark in message for mark in _DISK_FULL_MARKS)
+        io_error |= "I/O error" in message or "Input/output error" in message
+    root = ensure_workspace()
+    free = shutil.disk_usage(root).free / (1 << 20)
+    # SQLite in WAL mode reports a full disk as "disk I/O error"
+    if disk_full or (io_error and free < _LOW_SPACE_MIB):
+        lines.append(
+            f"the workspace disk is full ({free:.1f} MiB free at {root}): free space "
+            "(`training-assets workspace` shows what holds it, `training-assets rotate` "
+            "purges old batches) and run the same command again"
+        )
+    return lines
+
+
+_DISK_FULL_MARKS = ("No space left on device", "database or disk is full", "Errno 28")
+_LOW_SPACE_MIB = 64
+
+
 def _curation_run(key: str, step_per_process: bool, assets=None) -> tuple[str, str, bool]:
     import dagster as dg
 
+    instance = _instance()
+    fail_runs_of_dead_processes(instance)
     with dg.execute_job(
         _job("curation_job"),
-        _instance(),
+        instance,
         run_config=_run_config(step_per_process=step_per_process),
-        tags={"dagster/partition": key},
+        tags={"dagster/partition": key, **_process_tag()},
         asset_selection=list(assets) if assets else None,
     ) as result:
+        if not result.success:
+            for line in explain_failure(instance, result.run_id):
+                _err(f"{key}: {line}")
         return key, result.run_id, result.success
 
 
@@ -169,12 +237,20 @@ def run_job(
     import dagster as dg
 
     instance = _instance()  # sets DAGSTER_HOME before the definitions are imported
+    fail_runs_of_dead_processes(instance)
     run_config = _run_config(ops_config)
     _err(f"running {job_name} ...")
     selection = [dg.AssetKey(name) for name in assets] if assets else None
     with dg.execute_job(
-        _job(job_name), instance, run_config=run_config, asset_selection=selection
+        _job(job_name),
+        instance,
+        run_config=run_config,
+        asset_selection=selection,
+        tags=_process_tag(),
     ) as result:
+        if not result.success:
+            for line in explain_failure(instance, result.run_id):
+                _err(line)
         return result.run_id, result.success
 
 

@@ -9,8 +9,10 @@ leaves the previous generation in force.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,12 +133,29 @@ def load_span_index(
     return SpanIndex(dimension, params, index, labels, dict(manifest["batches"]), gen)
 
 
+def _check_saved(path: Path, dimension: int) -> None:
+    """hnswlib writes through an unchecked C++ stream: on a full disk it leaves a short
+    file and reports nothing. Read it back (hnswlib checks the size against its header)
+    so a short file fails the save instead of being renamed into place."""
+    try:
+        hnswlib.Index(space="cosine", dim=dimension).load_index(str(path))
+    except RuntimeError as error:
+        free = shutil.disk_usage(path.parent).free
+        code = errno.ENOSPC if free < (1 << 20) else errno.EIO
+        raise OSError(
+            code,
+            f"{os.strerror(code)}: the HNSW index written to {path.name} does not read back "
+            f"({error}); {free / (1 << 20):.1f} MiB free on its disk",
+        ) from None
+
+
 def save_span_index(span_index: SpanIndex, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     span_index._ensure_index(0)  # an index every batch was purged from is saved empty
     gen = span_index.generation + 1
     with atomic_path(directory / f"index-{gen}.bin") as tmp:
         span_index.index.save_index(str(tmp))
+        _check_saved(tmp, span_index.dimension)
     with atomic_path(directory / f"labels-{gen}.parquet") as tmp:
         span_index.labels.write_parquet(tmp)
     write_json_atomic(

@@ -10,11 +10,12 @@ nothing.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
-import tempfile
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from training_assets.atomic import write_json_atomic
+from training_assets.atomic import staging_path, write_json_atomic
 from training_assets.ingestion.formats import (
     COMPRESSED_SUFFIXES,
     Candidate,
@@ -164,23 +165,40 @@ def plan_batches(
     return batches, records, spans
 
 
+def _disk_reserve(folder: Path) -> int:
+    """What decompressing a file leaves free: 5 % of the disk, at most 256 MiB. A
+    decompression bomb (64 MiB of zeros is 65 KB of gzip) stops there instead of filling
+    the disk every other step writes to. A plain file is copied as it is: its size is
+    known, and a full disk fails the copy with ENOSPC."""
+    return min(shutil.disk_usage(folder).total // 20, 256 << 20)
+
+
 def _copy_hashing(source: Path, target_dir: Path, compression: str | None) -> tuple[Path, str]:
     """Copy `source` (decompressed, if it is compressed) to a temporary file in
     `target_dir`; return it and the SHA-256 of what was written."""
     target_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=target_dir)
+    tmp_name = staging_path(target_dir / "incoming")
+    reserve = _disk_reserve(target_dir) if compression else 0
     try:
-        with os.fdopen(fd, "wb") as out, _open_source(source, compression) as src:
+        with open(tmp_name, "xb") as out, _open_source(source, compression) as src:
             while chunk := src.read(1 << 22):
+                if reserve and shutil.disk_usage(target_dir).free - len(chunk) < reserve:
+                    raise FormatError(
+                        f"{source}: landing it would leave less than {reserve >> 20} MiB "
+                        f"free on the disk of {target_dir} ({out.tell() >> 20} MiB written "
+                        "so far): free space, or land a smaller file"
+                    )
                 digest.update(chunk)
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
     except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
-        if compression is None or not isinstance(exc, Exception):
+        if compression is None or not isinstance(exc, Exception) or isinstance(exc, FormatError):
             raise
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise  # the disk is full, the stream may be fine
         # zlib.error, lzma.LZMAError, EOFError, zstandard.ZstdError: all say the same
         raise FormatError(
             f"{source}: the {compression} stream is damaged or cut off ({exc})"

@@ -15,12 +15,17 @@ import re
 import string
 
 from training_assets.redaction.engine import Finding
-from training_assets.redaction.values import is_named_secret, looks_like_password, looks_random
+from training_assets.redaction.values import (
+    is_named_secret,
+    is_wordy,
+    looks_like_password,
+    looks_random,
+)
 
 # Where a credential name may be: one fast pass finds these, then each is read in place.
 # Searched in an ASCII-lowercased copy (same length, so positions hold): a plain
 # alternation runs ~5x faster than the same one case-insensitive.
-_CREDENTIAL_WORD = re.compile(r"key|token|secret|pass|pw|cred|auth|bearer|sig|private|access")
+_CREDENTIAL_WORD = re.compile(r"key|token|secret|pass|pw|cred|auth|bearer|sig|private|access|api")
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _PASSWORD_WORD = re.compile(
     r"(?i)passw|pwd|passphrase|passcode|(?:^|[_\-.])(?:pass|pw)(?:$|[_\-.])"
@@ -52,6 +57,11 @@ _OPERATOR = re.compile(
 )
 # Flags and a password given after a space: `--token X`, `password 'x'`, netrc's `password x`.
 _SPACED = re.compile(r"[ \t]+")
+# A name that ends its line (`Here is my API key:`), the value alone on the next line.
+_NEXT_LINE_VALUE = re.compile(r"[ \t]*(?::[ \t]*)?\r?\n[ \t]*([^\s\"'`]{12,200})[ \t]*(?:\r?\n|$)")
+# `NASDAQ_DATA_LINK_API=…`: a name whose only credential word is a last `api` holds a key
+# only if the value is machine-made (a URL, a version, a module name are not)
+_API_ENDING = re.compile(r"(?:^|[_\-.]|(?<=[a-z]))(?:api|API|Api)$")
 _QUOTED = re.compile(r"""[bru]?(["'`])([^"'`\n\r]{1,500})\1""")
 # '#' belongs to the value (`Password=ab#1;`); a comment starts after whitespace
 _BARE = re.compile(r"""[^\s"'`,;&)\]}<>|]{1,500}""")
@@ -85,9 +95,23 @@ def is_credential_name(name: str) -> bool:
     return any(w.lower() in _WEAK_WORDS for w in _NAME_WORDS.findall(name))
 
 
+def _names_an_api_only(name: str) -> bool:
+    return len(name) > 3 and _API_ENDING.search(name) is not None
+
+
+def _machine_made(value: str) -> bool:
+    """Random letters and digits, no URL, path, host or version: what an `…_API` name
+    needs to hold a key rather than an address."""
+    if any(c in value for c in "/.:@") or not any(c.isdigit() for c in value):
+        return False
+    return looks_random(value, 16) and any(c.isalpha() for c in value) and not is_wordy(value)
+
+
 def _accepts(
     name: str, value: str, spaced: bool = False, quoted: bool = False, scheme: bool = False
 ) -> bool:
+    if not is_credential_name(name):
+        return _names_an_api_only(name) and _machine_made(value)
     password = bool(_PASSWORD_WORD.search(name))
     strong = _STRONG.search(name.lower()) is not None
     return is_named_secret(value, password, spaced, quoted, scheme, strong)
@@ -152,7 +176,7 @@ def _glued_value(text: str, start: int, end: int) -> Finding | None:
     name = text[start:end]
     word = next(
         (w for w in reversed(list(_CREDENTIAL_WORD.finditer(name.translate(_ASCII_LOWER))))
-         if _names_a_credential(name, w.start(), w.end())),
+         if w.group() != "api" and _names_a_credential(name, w.start(), w.end())),
         None,
     )  # fmt: skip
     if word is None:
@@ -185,6 +209,18 @@ def _named_values(text: str) -> list[Finding]:
             if glued:
                 findings.append(glued)
                 continue
+        raw_name = text[name_start:name_end]
+        name = raw_name.strip(".-")
+        if text[name_start - 1 : name_start] == "/":
+            continue  # `https://auth.example.com …` names a host, not a credential
+        if not is_credential_name(name) and not _names_an_api_only(name):
+            continue
+        next_line = _NEXT_LINE_VALUE.match(text, name_end)
+        if next_line:
+            value = next_line.group(1)
+            if is_credential_name(name) and _accepts(name, value, spaced=True):
+                findings.append(Finding(*next_line.span(1), _kind(name)))
+            continue
         operator = _OPERATOR.match(text, name_end)
         spaced = None if operator else _SPACED.match(text, name_end)
         if operator:
@@ -193,10 +229,6 @@ def _named_values(text: str) -> list[Finding]:
             position = spaced.end()
         else:
             continue
-        raw_name = text[name_start:name_end]
-        name = raw_name.strip(".-")
-        if not is_credential_name(name) or text[name_start - 1 : name_start] == "/":
-            continue  # `https://auth.example.com …` names a host, not a credential
         # `--token X` and `password 'x'` are assignments; `the key 1a2b…` needs a stronger value
         loose = spaced is not None and not raw_name.startswith("-")
         if loose and text[position : position + 1] in ("'", '"'):

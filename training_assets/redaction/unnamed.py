@@ -6,6 +6,12 @@ Doppler token pasted alone, a Twilio secret in a sentence). Hashes and UUIDs are
 case; identifiers and paths break into words; base64 payloads of data URIs and integrity
 checksums are recognised by what precedes them. Everything shorter needs a name
 (`assignments`) or a rule (`engine`).
+
+Three more shapes no engine rule covers: password hashes in crypt(3) form (`$1$salt$…`,
+bcrypt, sha512-crypt, yescrypt, argon2: an offline attack recovers the password), a
+private key pasted base64-encoded (a PEM file's base64, `LS0tLS1CRUdJTi…`, or an OpenSSH
+key body, `b3BlbnNzaC1rZXktdjE…`, wrapped or with `\r\n` escapes), and the values of a
+Kubernetes `Secret` manifest's `data:` / `stringData:` block.
 """
 
 from __future__ import annotations
@@ -34,6 +40,25 @@ _FILE_NAME = re.compile(
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 _PATH_WORD = re.compile(r"(?:^|/)[a-z]{4,}(?:/|$)")
 _BASE64_LINE = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+# crypt(3) password hashes: md5-crypt and Apache's apr1, bcrypt, sha256/512-crypt,
+# yescrypt, argon2 (https://passlib.readthedocs.io/en/stable/modular_crypt_format.html)
+_C = "[./0-9A-Za-z]"
+_CRYPT_HASH = re.compile(
+    rf"\$(?:1|apr1)\${_C}{{0,8}}\${_C}{{22}}"
+    rf"|\$2[abxy]?\$\d\d\${_C}{{53}}"
+    rf"|\$[56]\$(?:rounds=\d+\$)?{_C}{{0,16}}\${_C}{{43}}(?:{_C}{{43}})?"
+    rf"|\$(?:y|gy|7)\${_C}+\${_C}+\${_C}{{43}}"
+    r"|\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]{16,}"
+)
+# base64 of "-----BEGIN" (then "… PRIVATE KEY" inside), and of "openssh-key-v1"; the
+# block runs on over line breaks, real or written as `\n` / `\r\n` escapes
+_ENCODED_KEY = re.compile(
+    r"(?:LS0tLS1CRUdJTi|b3BlbnNzaC1rZXktdjE)[A-Za-z0-9+/=]*"
+    r"(?:(?:\\[rn]|[\r\n])+(?:[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9+/]{1,15}={1,2}))*"
+)
+_KUBERNETES_SECRET = re.compile(r"(?m)^[ \t]*[\"']?kind[\"']?:[ \t]*[\"']?(?i:secret)\b")
+_SECRET_DATA = re.compile(r"(?m)^([ \t]*)(?:data|stringData):[ \t]*$")
+_DATA_ENTRY = re.compile(r"(?m)^([ \t]+)[\"']?[\w.\-]+[\"']?:[ \t]*[\"']?([^\s\"'#]+)")
 # what a base64 payload that is not a secret follows: a data URI, an SRI / npm checksum
 _PAYLOAD_LEADS = ("base64,", "sha512-", "sha384-", "sha256-", "sha1-", "sha256:")
 
@@ -72,9 +97,52 @@ def _encodes_text(token: str) -> bool:
     return printable / len(decoded) >= 0.95 and b" " in decoded
 
 
-def unnamed_findings(text: str) -> list[Finding]:
-    """Long random tokens anywhere in `text`."""
+def _encodes_private_key(block: str) -> bool:
+    if block.startswith("b3BlbnNzaC1rZXktdjE"):
+        return True  # "openssh-key-v1": the body of an OpenSSH private key
+    head = re.sub(r"\\[rn]|\s", "", block)[:96]
+    try:
+        decoded = base64.b64decode(head[: len(head) // 4 * 4])
+    except (binascii.Error, ValueError):
+        return False
+    return b"PRIVATE KEY" in decoded
+
+
+def _kubernetes_secret_values(text: str) -> list[Finding]:
+    """The values under `data:` / `stringData:` of a manifest of `kind: Secret`."""
     findings = []
+    for block in _SECRET_DATA.finditer(text):
+        indent = len(block.group(1).expandtabs())
+        position = block.end() + 1
+        while entry := _DATA_ENTRY.match(text, position):
+            if len(entry.group(1).expandtabs()) <= indent:
+                break
+            if not is_placeholder(entry.group(2)):
+                findings.append(Finding(*entry.span(2), "kubernetes_secret"))
+            position = text.find("\n", entry.end())
+            if position == -1:
+                break
+            position += 1
+    return findings
+
+
+def shaped_findings(text: str) -> list[Finding]:
+    """Password hashes, encoded private keys and Kubernetes Secret values in `text`."""
+    findings = []
+    if "$" in text:
+        findings += [Finding(*m.span(), "password_hash") for m in _CRYPT_HASH.finditer(text)]
+    if "LS0tLS1CRUdJTi" in text or "b3BlbnNzaC1rZXktdjE" in text:
+        for match in _ENCODED_KEY.finditer(text):
+            if _encodes_private_key(match.group()):
+                findings.append(Finding(*match.span(), "private_key"))
+    if "ecret" in text and _KUBERNETES_SECRET.search(text):
+        findings += _kubernetes_secret_values(text)
+    return findings
+
+
+def unnamed_findings(text: str) -> list[Finding]:
+    """Long random tokens anywhere in `text`, and the shapes of `shaped_findings`."""
+    findings = shaped_findings(text)
     for match in _TOKEN.finditer(text):
         if not _is_random(match.group()):
             continue

@@ -43,6 +43,10 @@ _CODE_EXPRESSION = re.compile(r"[()\[\]{}]")
 # The characters a token can hold; "+/=.~" only when the found value already uses them.
 _TOKEN_CORE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _TOKEN_EXTRA = frozenset("+/.~%")
+# A password-like key may hold symbols (`wwf*2#86t64!fgh…&*gg76q`): a token that runs on
+# through them with no space is one value, outside a URL; `&name=` starts a query parameter.
+_SYMBOLS_WITHIN = frozenset("#&@*$!^%")
+_QUERY_PARAMETER = re.compile(r"&[\w.\-]+=")
 
 
 def shannon_entropy(value: str) -> float:
@@ -111,7 +115,7 @@ def looks_random(value: str, min_length: int = 12) -> bool:
     return classes >= 2 and entropy >= 3.0
 
 
-def _is_wordy(value: str, tags: bool = True) -> bool:
+def is_wordy(value: str, tags: bool = True) -> bool:
     """`iredmail-tls-secret`: words joined, not a token; with `tags`, short tags count as
     words too (`refresh-handler-v2`), for a value that only a bare space introduced."""
     parts = [p for p in re.split(r"[-_.:/]+", value) if p]
@@ -147,12 +151,12 @@ def is_named_secret(
         return False  # a quoted `"cut_in_vehicle"` under `key:` is a name; under `token:`, not
     if value.isdigit():
         return len(value) >= 16
-    if _DATE_OR_NUMBER.match(value) or _FILE_PATH.search(value) or _is_wordy(value, tags=False):
+    if _DATE_OR_NUMBER.match(value) or _FILE_PATH.search(value) or is_wordy(value, tags=False):
         return False  # a date, a path (`--key /etc/tls/key.pem`), a name (`iredmail-tls-secret`)
     if spaced:
         if is_scrappy(value) and shannon_entropy(value) >= 4.0:
             return True
-        return len(value) >= 12 and any(c.isdigit() for c in value) and not _is_wordy(value)
+        return len(value) >= 12 and any(c.isdigit() for c in value) and not is_wordy(value)
     if len(value) < (6 if password else 8):
         return False
     return character_classes(value) >= 2
@@ -192,6 +196,24 @@ def widen_to_url(text: str, start: int, end: int) -> tuple[int, int]:
     return left, right
 
 
+def _through_symbols(text: str, start: int, end: int, allowed: frozenset[str]) -> int:
+    if end >= len(text) or text[end] not in _SYMBOLS_WITHIN:
+        return end
+    run_start = start
+    while run_start > 0 and not text[run_start - 1].isspace():
+        run_start -= 1
+    if "://" in text[run_start:end]:
+        return end  # `user:pass@host`: the host is not the password
+    joined = allowed | _SYMBOLS_WITHIN
+    while end < len(text) and text[end] in _SYMBOLS_WITHIN:
+        if _QUERY_PARAMETER.match(text, end):
+            break
+        end += 1
+        while end < len(text) and text[end] in joined and not _QUERY_PARAMETER.match(text, end):
+            end += 1
+    return end
+
+
 def widen_to_token(text: str, start: int, end: int) -> tuple[int, int]:
     """Grow [start, end) to the whole token it sits in, so no prefix or tail survives.
 
@@ -207,6 +229,7 @@ def widen_to_token(text: str, start: int, end: int) -> tuple[int, int]:
         end += 1
     while end < len(text) and text[end] == "=":
         end += 1
+    end = _through_symbols(text, start, end, allowed)
     while end - 1 > start and end > original_end and text[end - 1] == ".":
         end -= 1
     if start > 0 and text[start - 1] == "$":
