@@ -107,8 +107,8 @@ def run_pipeline(
     """
     from dagster import DagsterInstance
 
-    from training_assets.cli import materialize_batches
     from training_assets.ingestion.landing import land_file
+    from training_assets.launch import materialize_batches
     from training_assets.partitions import batch_partitions
 
     instance = DagsterInstance.get()

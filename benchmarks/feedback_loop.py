@@ -74,10 +74,10 @@ def write_throughput(records: int, writers: int) -> dict:
 def regeneration(root: Path, cap: int) -> dict:
     import dagster as dg
 
-    from training_assets.cli import materialize_batches
     from training_assets.definitions import build_definitions
     from training_assets.feedback.assets import synthetic_spans
     from training_assets.kernel.assets import global_kernel_state
+    from training_assets.launch import materialize_batches
 
     instance = dg.DagsterInstance.get()
     defs = build_definitions(str(root))

@@ -91,10 +91,10 @@ def main() -> int:
     import dagster as dg
 
     from sensors.disk_rotation_sensor import disk_rotation_sensor
-    from training_assets.cli import materialize_batches, run_job
     from training_assets.definitions import build_definitions
     from training_assets.ingestion.landing import land_file
     from training_assets.kernel.files import read_kernel
+    from training_assets.launch import materialize_batches, run_job
     from training_assets.partitions import batch_partitions
     from training_assets.rotation.usage import Budget, workspace_usage
 

@@ -112,7 +112,7 @@ def main() -> int:
         load_tokenizer,
         locate_base_model,
     )
-    from training_assets.evaluation.measures import pad_token_id
+    from training_assets.lm.generation import pad_token_id
     from training_assets.training.config import TrainingConfig
     from training_assets.training.dataset import build_examples
     from training_assets.training.run import TrainingData, split_set, train_lora

@@ -1,5 +1,6 @@
-"""ConfigurableResources: the workspace, the embedding model, the base LLM, Ollama and the
-feedback store."""
+"""ConfigurableResources: the workspace, the embedding model, the base LLM, Ollama, the
+feedback store, and the policies of the loop that runs alone (deploy margin,
+regeneration thresholds, the workspace budget)."""
 
 from resources.base_model import BaseModelResource
 from resources.embedder import EmbedderResource
@@ -7,15 +8,22 @@ from resources.feedback import FeedbackResource
 from resources.io_manager import AtomicPolarsParquetIOManager
 from resources.json_io_manager import JsonIOManager
 from resources.ollama import OllamaResource
-from resources.workspace import WorkspaceResource, default_workspace_root
+from resources.policies import (
+    DeployPolicyResource,
+    RegenerationPolicyResource,
+    RotationBudgetResource,
+)
+from resources.workspace import WorkspaceResource
 
 __all__ = [
     "AtomicPolarsParquetIOManager",
     "BaseModelResource",
+    "DeployPolicyResource",
     "EmbedderResource",
     "FeedbackResource",
     "JsonIOManager",
     "OllamaResource",
+    "RegenerationPolicyResource",
+    "RotationBudgetResource",
     "WorkspaceResource",
-    "default_workspace_root",
 ]

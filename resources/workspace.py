@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -10,10 +9,6 @@ from upath import UPath
 
 from training_assets.ingestion.landing import DEFAULT_BATCH_SIZE
 from training_assets.ingestion.records import DEFAULT_MAX_RECORD_BYTES
-
-
-def default_workspace_root() -> str:
-    return str(Path(os.environ.get("TRAINING_WORKSPACE", "./workspace")).resolve())
 
 
 class WorkspaceResource(dg.ConfigurableResource):

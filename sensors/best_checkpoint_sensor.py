@@ -1,12 +1,11 @@
 """best_checkpoint_sensor: a newly evaluated, better checkpoint → one deploy run."""
 
-import json
-import os
-
 import dagster as dg
 
+from resources.policies import DeployPolicyResource
 from resources.workspace import WorkspaceResource
 from training_assets.deploy.decision import deploy_decision
+from training_assets.documents import document_path, read_document
 from training_assets.jobs import deploy_job
 
 
@@ -20,7 +19,9 @@ from training_assets.jobs import deploy_job
     "checkpoint, so the same checkpoint is never deployed twice.",
 )
 def best_checkpoint_sensor(
-    context: dg.SensorEvaluationContext, workspace: WorkspaceResource
+    context: dg.SensorEvaluationContext,
+    workspace: WorkspaceResource,
+    deploy_policy: DeployPolicyResource,
 ) -> dg.SensorResult:
     records = context.instance.fetch_materializations(
         dg.AssetKey("best_checkpoint"), limit=1
@@ -31,13 +32,12 @@ def best_checkpoint_sensor(
     if context.cursor and int(context.cursor) >= event.storage_id:
         return dg.SensorResult(skip_reason="no new best_checkpoint since the last tick")
     cursor = str(event.storage_id)
-    best_file = workspace.path / "best_checkpoint.json"
-    if not best_file.exists():
-        return dg.SensorResult(skip_reason=f"{best_file} is missing", cursor=cursor)
-    best = json.loads(best_file.read_text())
-    deployed_file = workspace.path / "deployed_model.json"
-    deployed = json.loads(deployed_file.read_text()) if deployed_file.exists() else None
-    margin = float(os.environ.get("TRAINING_DEPLOY_MARGIN", "0.01"))
+    best = read_document(workspace.path, "best_checkpoint")
+    if best is None:
+        missing = document_path(workspace.path, "best_checkpoint")
+        return dg.SensorResult(skip_reason=f"{missing} is missing", cursor=cursor)
+    deployed = read_document(workspace.path, "deployed_model")
+    margin = deploy_policy.margin
     deploy, reason = deploy_decision(best, deployed, margin)
     context.log.info(reason)
     if not deploy:

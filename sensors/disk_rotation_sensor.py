@@ -2,10 +2,11 @@
 
 import dagster as dg
 
+from resources.policies import RotationBudgetResource
 from resources.workspace import WorkspaceResource
 from training_assets.rotation.assets import rotation_job
 from training_assets.rotation.rotate import rotation_candidates, unfinished_purges
-from training_assets.rotation.usage import Budget, human, workspace_usage
+from training_assets.rotation.usage import human, workspace_usage
 
 _IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -23,9 +24,11 @@ _IN_FLIGHT = [
     "one is queued or running.",
 )
 def disk_rotation_sensor(
-    context: dg.SensorEvaluationContext, workspace: WorkspaceResource
+    context: dg.SensorEvaluationContext,
+    workspace: WorkspaceResource,
+    rotation_budget: RotationBudgetResource,
 ) -> dg.SensorResult | dg.SkipReason:
-    budget = Budget.from_env()
+    budget = rotation_budget.get()
     usage = workspace_usage(workspace.path)
     share = usage.share_of(budget)
     status = f"{human(usage.total)} of {human(budget.bytes)} ({share:.0%})"

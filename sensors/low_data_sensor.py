@@ -3,19 +3,15 @@ cooldown); enough of them → one retrain."""
 
 import hashlib
 import json
-import os
 import time
 
 import dagster as dg
 
+from resources.policies import RegenerationPolicyResource
 from resources.workspace import WorkspaceResource
 from training_assets.feedback.freshness import fresh_examples
 from training_assets.jobs import regeneration_job, training_job
 from training_assets.partitions import batch_partitions
-
-
-def _setting(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
 
 
 @dg.sensor(
@@ -29,11 +25,13 @@ def _setting(name: str, default: float) -> float:
     "fresh batches.",
 )
 def low_data_sensor(
-    context: dg.SensorEvaluationContext, workspace: WorkspaceResource
+    context: dg.SensorEvaluationContext,
+    workspace: WorkspaceResource,
+    regeneration_policy: RegenerationPolicyResource,
 ) -> dg.SensorResult | dg.SkipReason:
-    low = _setting("TRAINING_LOW_DATA_THRESHOLD", 500)
-    retrain_at = _setting("TRAINING_RETRAIN_THRESHOLD", 2000)
-    cooldown = _setting("TRAINING_REGENERATION_COOLDOWN", 6 * 3600)
+    low = regeneration_policy.low_data_threshold
+    retrain_at = regeneration_policy.retrain_threshold
+    cooldown = regeneration_policy.cooldown_seconds
     cursor = json.loads(context.cursor) if context.cursor else {}
     batches = context.instance.get_dynamic_partitions(batch_partitions.name)
     fresh, fresh_batches = fresh_examples(workspace.path, batches, workspace.tables)

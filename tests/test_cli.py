@@ -78,7 +78,7 @@ def test_a_large_batch_runs_one_step_per_process_and_is_recorded(
 ):
     import dagster as dg
 
-    from training_assets import cli
+    from training_assets import launch
     from training_assets.ingestion.landing import land_file
     from training_assets.partitions import batch_partitions
 
@@ -86,8 +86,8 @@ def test_a_large_batch_runs_one_step_per_process_and_is_recorded(
     landed, _ = land_file(source, workspace / "landing")
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(batch_partitions.name, landed.keys)
-    monkeypatch.setattr(cli, "ISOLATED_BATCH_SPANS", 1)
-    [(key, run_id, ok)] = cli.materialize_batches(landed.keys)
+    monkeypatch.setattr(launch, "ISOLATED_BATCH_SPANS", 1)
+    [(key, run_id, ok)] = launch.materialize_batches(landed.keys)
     assert ok and key == landed.keys[0]
     assert instance.get_run_by_id(run_id).tags["dagster/partition"] == key
     assert (workspace / "diamonds_plus" / f"{key}.parquet").exists()

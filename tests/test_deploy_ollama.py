@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 from fake_ollama import FakeOllama
 
-from resources import WorkspaceResource
+from resources import DeployPolicyResource, WorkspaceResource
 from sensors.best_checkpoint_sensor import best_checkpoint_sensor
 from training_assets.deploy.decision import deploy_decision
 from training_assets.deploy.ollama_client import (
@@ -91,7 +91,10 @@ def test_deploy_decision_needs_a_better_checkpoint_by_the_margin():
 def test_best_checkpoint_sensor_requests_one_deploy_per_checkpoint(workspace):
     workspace.mkdir(parents=True)
     instance = dg.DagsterInstance.get()
-    resources = {"workspace": WorkspaceResource(root=str(workspace))}
+    resources = {
+        "workspace": WorkspaceResource(root=str(workspace)),
+        "deploy_policy": DeployPolicyResource.from_settings(),
+    }
 
     def tick(cursor=None):
         with dg.build_sensor_context(

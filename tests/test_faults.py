@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import span, write_lines
+from tests.test_cli import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,15 +54,13 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def cli(args: list[str], env: dict[str, str], timeout: int = 600):
-    return subprocess.run(
-        [sys.executable, "-m", "training_assets.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def cli(args: list[str], env: dict[str, str]):
+    return run_cli(args, REPO, env)
+
+
+def start_materialize(key: str, env: dict[str, str], **popen) -> subprocess.Popen:
+    command = [sys.executable, "-m", "training_assets.cli", "materialize", "--partition", key]
+    return subprocess.Popen(command, cwd=REPO, env=env, **popen)
 
 
 def ingest(source: Path, env: dict[str, str]) -> str:
@@ -179,13 +178,8 @@ def test_kill_mid_encode_and_mid_index_sync_then_a_rerun_recovers(tmp_path: Path
     cache = workspace / "embedding_cache" / "vectors.sqlite"
 
     # 1. kill -9 from outside once part of the batch is embedded and cached
-    child = subprocess.Popen(
-        [sys.executable, "-m", "training_assets.cli", "materialize", "--partition", key],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    child = start_materialize(
+        key, env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     deadline = time.monotonic() + 400
     while cached_vectors(cache) < 256 and child.poll() is None and time.monotonic() < deadline:
@@ -198,21 +192,13 @@ def test_kill_mid_encode_and_mid_index_sync_then_a_rerun_recovers(tmp_path: Path
 
     # 2. killed inside the index save: the new generation's index written to its staging
     #    file and read back, but not renamed
-    rc = killed_inside(
-        env,
-        "training_assets.indexing.hnsw:_check_saved",
-        "after",
-        ["materialize", "--partition", key],
-    )
-    assert rc == -signal.SIGKILL
     # 3. killed with index and labels renamed but no manifest written
-    rc = killed_inside(
-        env,
-        "training_assets.indexing.hnsw:write_json_atomic",
-        "before",
-        ["materialize", "--partition", key],
-    )
-    assert rc == -signal.SIGKILL
+    for target, when in (
+        ("training_assets.indexing.hnsw:_check_saved", "after"),
+        ("training_assets.indexing.hnsw:write_json_atomic", "before"),
+    ):
+        rc = killed_inside(env, target, when, ["materialize", "--partition", key])
+        assert rc == -signal.SIGKILL, target
     index_dir = workspace / "span_index"
     assert not (index_dir / "manifest.json").exists()  # the kills came before any manifest
     assert list(index_dir.glob(".*.tmp")) or list(index_dir.glob("*-1.*"))
@@ -232,14 +218,7 @@ def test_two_runs_of_one_batch_at_once_both_succeed_and_index_it_once(tmp_path: 
     env = cli_env(tmp_path)
     key = ingest(write_lines(tmp_path / "twice.jsonl", varied_spans(60, "twice")), env)
     runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "training_assets.cli", "materialize", "--partition", key],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        start_materialize(key, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
     outcomes = [run.communicate(timeout=600) for run in runs]

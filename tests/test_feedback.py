@@ -311,9 +311,9 @@ def test_low_data_sensor_regenerates_with_a_cooldown_and_retrains_when_enough(
         )
     (workspace / "runs" / "r1").mkdir(parents=True)
     (workspace / "runs" / "r1" / "summary.json").write_text(json.dumps({"batches": ["a-000"]}))
-    resources = build_definitions(str(workspace)).resources
 
-    def tick(cursor=None):
+    def tick(cursor=None):  # resources built at each tick, from the environment then
+        resources = build_definitions(str(workspace)).resources
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
         return low_data_sensor(context)
 

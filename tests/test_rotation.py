@@ -251,9 +251,9 @@ def test_disk_rotation_sensor_requests_one_run_only_when_needed(curated, monkeyp
 
     root, (first, second) = curated
     instance = dg.DagsterInstance.get()
-    resources = build_definitions(str(root)).resources
 
-    def evaluate(cursor=None):
+    def evaluate(cursor=None):  # resources built at each tick, from the environment then
+        resources = build_definitions(str(root)).resources
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
         return disk_rotation_sensor(context)
 
@@ -271,9 +271,9 @@ def test_disk_rotation_sensor_requests_one_run_only_when_needed(curated, monkeyp
 
 
 def test_rotating_every_batch_empties_the_indexes_and_shrinks_the_cache(curated):
-    from training_assets.enrichment.tags import TAXONOMY
     from training_assets.rotation.rotate import rotate
     from training_assets.rotation.usage import Budget
+    from training_assets.spans.taxonomy import TAXONOMY
 
     root, keys = curated
     cache_file = root / "embedding_cache" / "vectors.sqlite"

@@ -80,6 +80,8 @@ def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
     summary = json.loads((workspace / "lora_checkpoints.json").read_text())
     run_dir = Path(summary["run_dir"])
     assert run_dir.parent == workspace / "runs" and (run_dir / "summary.json").exists()
+    # the run's own lineage on disk: rotation keeps the deployed model's batches by it
+    assert json.loads((run_dir / "summary.json").read_text())["batches"] == ["batch-a", "batch-b"]
     curve = instance.get_latest_materialization_event(
         dg.AssetKey("lora_checkpoints")
     ).asset_materialization.metadata

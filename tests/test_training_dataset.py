@@ -6,7 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from training_assets.training.batches import collate, pack_rows, packed_batches, padded_batches
+from training_assets.lm.batches import collate
+from training_assets.training.batches import pack_rows, packed_batches, padded_batches
 from training_assets.training.dataset import (
     IGNORE_INDEX,
     DatasetCounts,
@@ -121,7 +122,7 @@ def test_a_packed_row_gives_the_same_loss_as_its_examples_apart(tiny_model_dir, 
 
 
 def test_the_head_only_at_answer_positions_gives_the_full_forward_loss(tiny_model_dir):
-    from training_assets.evaluation.measures import answer_nll
+    from training_assets.lm.losses import answer_nll
 
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
     ids = [[5, 17, 230, 41, 9, 77], [300, 12, 8, 90]]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+from types import ModuleType
 
 import dagster as dg
 
 from resources import (
     AtomicPolarsParquetIOManager,
     BaseModelResource,
+    DeployPolicyResource,
     EmbedderResource,
     FeedbackResource,
     JsonIOManager,
     OllamaResource,
+    RegenerationPolicyResource,
+    RotationBudgetResource,
     WorkspaceResource,
 )
 from sensors import (
@@ -24,27 +29,44 @@ from sensors import (
     nightly_curation_schedule,
     weekly_retrain_schedule,
 )
-from training_assets.deploy.assets import deployed_model, gguf_export, ollama_modelfile
-from training_assets.diamonds_plus.assets import DiamondsPlusConfig, diamonds_plus
-from training_assets.embedding.assets import span_embeddings
-from training_assets.enrichment.assets import EnrichmentConfig, enriched_spans
-from training_assets.evaluation.assets import best_checkpoint, checkpoint_evals
 from training_assets.executors import configured_executor
-from training_assets.feedback.assets import feedback_spans, synthetic_spans
-from training_assets.indexing.assets import (
-    SpanIndexConfig,
-    inverted_index,
-    span_index,
-    span_index_recall,
-)
-from training_assets.ingestion.assets import RawSpansConfig, raw_spans
 from training_assets.jobs import curation_job, deploy_job, regeneration_job, training_job
-from training_assets.kernel.assets import KernelStateConfig, global_kernel_state, kernel_state
-from training_assets.rotation.assets import batch_archive, rotation_job
-from training_assets.settings import ensure_workspace, env_positive_int
-from training_assets.training.assets import lora_checkpoints, training_dataset
-from training_assets.validation.assets import DiamondConfig, validated_spans
+from training_assets.rotation.assets import rotation_job
+from training_assets.settings import (
+    BASE_MODEL,
+    EMBED_BATCH_SIZE,
+    EMBED_DEVICE,
+    EMBED_MODEL,
+    FEEDBACK_DB,
+    OLLAMA_HOST,
+    TABLES_ROOT,
+    ensure_workspace,
+)
+from training_assets.stages import CURATION_GROUPS, STAGES
 from training_assets.versions import check_settings
+
+
+def stage_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"training_assets.{stage}.assets") for stage in STAGES]
+
+
+def curation_config_classes(assets) -> dict[str, type[dg.Config]]:
+    """The curation steps whose config the settings file may set, read off the assets
+    themselves: op name -> the `dg.Config` class its function takes as `config`."""
+    classes: dict[str, type[dg.Config]] = {}
+    for asset in assets:
+        if not isinstance(asset, dg.AssetsDefinition):
+            continue
+        if not set(asset.group_names_by_key.values()) & set(CURATION_GROUPS):
+            continue
+        function = getattr(asset.op.compute_fn, "decorated_fn", asset.op.compute_fn)
+        annotation = getattr(function, "__annotations__", {}).get("config")
+        if isinstance(annotation, str):  # `from __future__ import annotations`
+            annotation = function.__globals__.get(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, dg.Config):
+            classes[asset.op.name] = annotation
+    return classes
+
 
 if not os.environ.get("DAGSTER_HOME"):
     logging.getLogger("training_assets").warning(
@@ -56,62 +78,36 @@ if not os.environ.get("DAGSTER_HOME"):
 def build_resources(root: str | None = None) -> dict[str, object]:
     """Resources for a workspace root (default: TRAINING_WORKSPACE or ./workspace)."""
     root = root or str(ensure_workspace())
-    tables = os.environ.get("TRAINING_TABLES_ROOT", "")
+    tables = TABLES_ROOT.get()
     return {
         "workspace": WorkspaceResource(root=root, tables_root=tables),
         "parquet_io_manager": AtomicPolarsParquetIOManager(base_dir=tables or root),
         "json_io_manager": JsonIOManager(base_dir=root),
         "base_model": BaseModelResource(
-            model=os.environ.get("TRAINING_BASE_MODEL", "bundled:smollm2-135m-instruct"),
+            model=BASE_MODEL.get(),
             cache_dir=os.path.join(root, "models"),
         ),
-        "feedback": FeedbackResource(
-            path=os.environ.get("TRAINING_FEEDBACK_DB", os.path.join(root, "feedback.db"))
-        ),
-        "ollama": OllamaResource(host=os.environ.get("OLLAMA_HOST", "127.0.0.1:11434")),
+        "feedback": FeedbackResource(path=FEEDBACK_DB.get() or os.path.join(root, "feedback.db")),
+        "ollama": OllamaResource(host=OLLAMA_HOST.get()),
+        "deploy_policy": DeployPolicyResource.from_settings(),
+        "regeneration_policy": RegenerationPolicyResource.from_settings(),
+        "rotation_budget": RotationBudgetResource.from_settings(),
         "embedder": EmbedderResource(
-            model=os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"),
-            device=os.environ.get("TRAINING_EMBED_DEVICE", "cpu"),
-            batch_size=env_positive_int("TRAINING_EMBED_BATCH_SIZE", 16),
+            model=EMBED_MODEL.get(),
+            device=EMBED_DEVICE.get(),
+            batch_size=EMBED_BATCH_SIZE.get(),
             cache_path=os.path.join(root, "embedding_cache", "vectors.sqlite"),
         ),
     }
 
 
 def build_definitions(root: str | None = None) -> dg.Definitions:
-    check_settings(
-        {
-            "raw_spans": RawSpansConfig,
-            "validated_spans": DiamondConfig,
-            "enriched_spans": EnrichmentConfig,
-            "span_index": SpanIndexConfig,
-            "diamonds_plus": DiamondsPlusConfig,
-            "kernel_state": KernelStateConfig,
-        }
-    )
+    modules = stage_modules()
+    assets = dg.load_assets_from_modules(modules, include_specs=True)
+    check_settings(curation_config_classes(assets))
     return dg.Definitions(
-        assets=[
-            raw_spans,
-            validated_spans,
-            span_embeddings,
-            enriched_spans,
-            span_index,
-            inverted_index,
-            diamonds_plus,
-            kernel_state,
-            global_kernel_state,
-            batch_archive,
-            feedback_spans,
-            synthetic_spans,
-            training_dataset,
-            lora_checkpoints,
-            checkpoint_evals,
-            best_checkpoint,
-            gguf_export,
-            ollama_modelfile,
-            deployed_model,
-        ],
-        asset_checks=[span_index_recall],
+        assets=assets,
+        asset_checks=dg.load_asset_checks_from_modules(modules),
         jobs=[curation_job, training_job, deploy_job, rotation_job, regeneration_job],
         sensors=[landing_sensor, best_checkpoint_sensor, disk_rotation_sensor, low_data_sensor],
         schedules=[nightly_curation_schedule, weekly_retrain_schedule],

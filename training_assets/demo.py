@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from training_assets.atomic import atomic_path
+from training_assets.documents import read_document
 from training_assets.ingestion.records import iter_array_records, open_json_array
 from training_assets.settings import ensure_workspace
 
@@ -35,9 +36,12 @@ def _say(message: str) -> None:
 
 
 def run_demo(conversations: int) -> int:
-    from training_assets.cli import _instance, materialize_batches
+    from resources.workspace import WorkspaceResource
+    from training_assets.indexing.hnsw import open_span_index
     from training_assets.ingestion.landing import land_file
+    from training_assets.launch import instance, materialize_batches
     from training_assets.partitions import batch_partitions
+    from training_assets.settings import TABLES_ROOT
 
     started = time.perf_counter()
     workspace = ensure_workspace()
@@ -45,21 +49,22 @@ def run_demo(conversations: int) -> int:
         workspace / "demo_input" / f"sharegpt_demo_{conversations}.jsonl", conversations
     )
     landed, _ = land_file(source, workspace / "landing")
-    _instance().add_dynamic_partitions(batch_partitions.name, landed.keys)
-    outcomes = materialize_batches(landed.keys)
+    instance().add_dynamic_partitions(batch_partitions.name, landed.keys)
+    outcomes = materialize_batches(landed.keys, say=_say)
     failed = [key for key, _, ok in outcomes if not ok]
     print(
         f"\ntraining-assets demo: {conversations} ShareGPT conversations -> {landed.spans} span candidates "
         f"in {len(landed.keys)} batch(es) ({time.perf_counter() - started:.0f}s)"
     )
+    tables = WorkspaceResource(root=str(workspace), tables_root=TABLES_ROOT.get()).tables
     for key in landed.keys:
         diamonds = (
-            pl.scan_parquet(workspace / "diamond_spans" / f"{key}.parquet")
+            pl.scan_parquet(str(tables / "diamond_spans" / f"{key}.parquet"))
             .select(pl.len())
             .collect()
             .item()
         )
-        quarantined = pl.read_parquet(workspace / "span_quarantine" / f"{key}.parquet")
+        quarantined = pl.read_parquet(str(tables / "span_quarantine" / f"{key}.parquet"))
         reasons = quarantined.group_by("category").len().sort("len", descending=True).rows()
         print(
             f"  batch {key}: {diamonds} diamonds, {quarantined.height} quarantined {dict(reasons)}"
@@ -72,10 +77,12 @@ def run_demo(conversations: int) -> int:
                 f"mean quality change {report['average_quality_improvement']:+.2f}, "
                 f"redactions {report['redactions_by_kind']}"
             )
-    index = json.loads((workspace / "span_index" / "manifest.json").read_text())
-    print(
-        f"  span_index: {index['live']} spans from {len(index['batches'])} batch(es), generation {index['generation']}"
-    )
+    index = open_span_index(workspace / "span_index")
+    if index is not None:
+        print(
+            f"  span_index: {index.live} spans from {len(index.batches)} batch(es), "
+            f"generation {index.generation}"
+        )
     if not failed:
         failed += _train_demo_model(workspace)
     print(f"  workspace: {workspace}")
@@ -125,15 +132,15 @@ DEMO_DEPLOY = {"gguf_export": {"outtype": "q8_0"}}
 
 
 def _train_demo_model(workspace: Path) -> list[str]:
-    from training_assets.cli import run_job
+    from training_assets.launch import run_job
 
     started = time.perf_counter()
-    run_id, ok = run_job("training_job", DEMO_TRAINING)
+    run_id, ok = run_job("training_job", DEMO_TRAINING, say=_say)
     if not ok:
         print(f"  FAILED training run {run_id} (see its logs in the UI)")
         return ["training"]
-    summary = json.loads((workspace / "lora_checkpoints.json").read_text())
-    best = json.loads((workspace / "best_checkpoint.json").read_text())
+    summary = read_document(workspace, "lora_checkpoints")
+    best = read_document(workspace, "best_checkpoint")
     examples = summary["examples"]
     print(
         f"  fine-tune ({time.perf_counter() - started:.0f}s): {examples['train']} train / "
@@ -160,22 +167,22 @@ def _train_demo_model(workspace: Path) -> list[str]:
 
 def _deploy_demo_model(workspace: Path) -> list[str]:
     """Export and write the Modelfile; push to Ollama only when a server answers."""
-    import os
 
-    from training_assets.cli import run_job
     from training_assets.deploy.ollama_client import OllamaClient, OllamaUnreachable
+    from training_assets.launch import run_job
+    from training_assets.settings import OLLAMA_HOST
 
-    client = OllamaClient(os.environ.get("OLLAMA_HOST", "127.0.0.1:11434"), timeout=5)
+    client = OllamaClient(OLLAMA_HOST.get(), timeout=5)
     try:
         client.version()
         assets = None
     except OllamaUnreachable:
         assets = ["gguf_export", "ollama_modelfile"]
-    run_id, ok = run_job("deploy_job", DEMO_DEPLOY, assets)
+    run_id, ok = run_job("deploy_job", DEMO_DEPLOY, assets, say=_say)
     if not ok:
         print(f"  FAILED deploy run {run_id} (see its logs in the UI)")
         return ["deploy"]
-    export = json.loads((workspace / "gguf_export.json").read_text())
+    export = read_document(workspace, "gguf_export")
     print(
         f"  deploy: {export['path']} ({export['bytes'] / 1e6:.0f} MB {export['outtype'].upper()}, "
         f"{export['export_seconds']:.0f}s, read back with max |Δlogit| {export['logit_max_abs_diff']:.4f})"
@@ -184,7 +191,7 @@ def _deploy_demo_model(workspace: Path) -> list[str]:
     print(f"      {export['sample_answer'][:300]!r}")
     folder = Path(export["path"]).parent
     if assets is None:
-        deployed = json.loads((workspace / "deployed_model.json").read_text())
+        deployed = read_document(workspace, "deployed_model")
         print(f"    deployed to Ollama at {deployed['host']} as {deployed['model_name']}")
     else:
         print(

@@ -21,30 +21,39 @@ tasks carry Dagster's own serialization instead.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
-from training_assets.settings import SettingsError, ensure_dagster_home
+from training_assets.settings import Setting, ensure_dagster_home
 
 EXECUTORS = ("default", "celery")
 CELERY_QUEUE_TAG = "dagster-celery/queue"
 DEFAULT_QUEUE = "dagster"
 
 
-def executor_name() -> str:
-    name = (os.environ.get("TRAINING_EXECUTOR") or "default").strip().lower()
+def _one_of_executors(raw: str) -> str:
+    name = raw.lower()
     if name not in EXECUTORS:
-        raise SettingsError(f"TRAINING_EXECUTOR must be one of {EXECUTORS}, got {name!r}")
+        raise ValueError(raw)
     return name
+
+
+EXECUTOR = Setting("TRAINING_EXECUTOR", "default", _one_of_executors, f"one of {EXECUTORS}")
+CELERY_BROKER = Setting("TRAINING_CELERY_BROKER", "filesystem://")
+CELERY_BACKEND = Setting("TRAINING_CELERY_BACKEND", "")  # empty: files under DAGSTER_HOME
+CELERY_GPU_QUEUE = Setting("TRAINING_CELERY_GPU_QUEUE", "")
+
+
+def executor_name() -> str:
+    return EXECUTOR.get()
 
 
 def celery_config() -> dict:
     """The celery executor's config; the workers are started with the same dict."""
-    broker = os.environ.get("TRAINING_CELERY_BROKER") or "filesystem://"
+    broker = CELERY_BROKER.get()
     folder = ensure_dagster_home() / "celery"
-    backend = os.environ.get("TRAINING_CELERY_BACKEND") or f"file://{folder / 'results'}"
+    backend = CELERY_BACKEND.get() or f"file://{folder / 'results'}"
     config: dict = {"broker": broker, "backend": backend}
     if broker.startswith("filesystem://"):
         queue, processed, control = folder / "queue", folder / "processed", folder / "control"
@@ -76,5 +85,5 @@ def configured_executor() -> dg.ExecutorDefinition | None:
 
 def gpu_step_tags() -> dict[str, str]:
     """Op tags of GPU-bound steps: their Celery queue, when TRAINING_CELERY_GPU_QUEUE names one."""
-    queue = os.environ.get("TRAINING_CELERY_GPU_QUEUE")
+    queue = CELERY_GPU_QUEUE.get()
     return {CELERY_QUEUE_TAG: queue} if queue else {}

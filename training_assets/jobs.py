@@ -5,10 +5,9 @@ import dagster as dg
 
 from training_assets.memory import release_free_heap
 from training_assets.partitions import batch_partitions
+from training_assets.stages import CURATION_GROUPS
 
-CURATION = dg.AssetSelection.groups(
-    "ingestion", "validation", "embedding", "enrichment", "indexing", "diamonds_plus", "kernel"
-)
+CURATION = dg.AssetSelection.groups(*CURATION_GROUPS)
 
 
 @dg.success_hook(name="release_memory")

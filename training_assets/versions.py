@@ -25,19 +25,10 @@ import json
 import os
 from pathlib import Path
 
-from training_assets.settings import SettingsError
+from training_assets.settings import BASE_MODEL, EMBED_MODEL, SettingsError
 
 CURATION_LOGIC_VERSION = "2026.11.22"
 SETTINGS_ENV = "TRAINING_CURATION_CONFIG"
-# the curation steps (op names) whose config the settings file may set
-CONFIGURABLE_STEPS = (
-    "raw_spans",
-    "validated_spans",
-    "enriched_spans",
-    "span_index",
-    "diamonds_plus",
-    "kernel_state",
-)
 _EMBED_MODEL_STEPS = ("span_embeddings", "enriched_spans")
 _BASE_MODEL_STEPS = ("diamonds_plus",)
 
@@ -55,9 +46,6 @@ def _read_settings(path: str) -> dict[str, dict]:
         raise SettingsError(f"{SETTINGS_ENV}={path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected a mapping of step name to settings")
-    unknown = sorted(set(data) - set(CONFIGURABLE_STEPS))
-    if unknown:
-        raise SettingsError(f"{path}: unknown step(s) {unknown}; known: {list(CONFIGURABLE_STEPS)}")
     for step, section in data.items():
         if not isinstance(section, dict):
             raise SettingsError(f"{path}: the settings of {step} must be a mapping")
@@ -95,8 +83,16 @@ def setting(step: str, field: str, default):
 
 
 def check_settings(config_classes: dict[str, type]) -> None:
-    """Every field the settings file names exists on its step's dg.Config class."""
-    for step, section in curation_settings().items():
+    """Every step the settings file names is a configurable curation step (the keys of
+    `config_classes`, read off the assets), and every field it sets exists on its
+    step's dg.Config class."""
+    settings = curation_settings()
+    unknown = sorted(set(settings) - set(config_classes))
+    if unknown:
+        raise SettingsError(
+            f"{os.environ[SETTINGS_ENV]}: unknown step(s) {unknown}; known: {sorted(config_classes)}"
+        )
+    for step, section in settings.items():
         fields = set(config_classes[step].model_fields)
         unknown = sorted(set(section) - fields)
         if unknown:
@@ -111,9 +107,9 @@ def curation_code_version(step: str) -> str:
     models and settings the step's results depend on."""
     inputs = []
     if step in _EMBED_MODEL_STEPS:
-        inputs.append(os.environ.get("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2"))
+        inputs.append(EMBED_MODEL.get())
     if step in _BASE_MODEL_STEPS:
-        inputs.append(os.environ.get("TRAINING_BASE_MODEL", "bundled:smollm2-135m-instruct"))
+        inputs.append(BASE_MODEL.get())
     section = curation_settings().get(step)
     if section:
         inputs.append(json.dumps(section, sort_keys=True))

@@ -16,7 +16,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-BUNDLED_BASE_MODEL = "bundled:smollm2-135m-instruct"
+from training_assets.settings import BASE_MODEL
+
+BUNDLED_BASE_MODEL = BASE_MODEL.default
 _BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

@@ -3,7 +3,6 @@
 torch-based helpers are imported inside the assets: see evaluation/assets.py.
 """
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,14 +11,8 @@ import dagster as dg
 from resources.base_model import BaseModelResource
 from resources.ollama import OllamaResource
 from resources.workspace import WorkspaceResource
-from training_assets.deploy.gguf_export import (
-    OUTTYPES,
-    ExportError,
-    base_metadata,
-    export_lora_adapter,
-    export_model,
-    hf_metadata,
-)
+from training_assets.deploy.export import export_best_checkpoint
+from training_assets.deploy.gguf_export import ExportError
 from training_assets.deploy.modelfile import (
     TemplateError,
     check_template_parity,
@@ -28,12 +21,9 @@ from training_assets.deploy.modelfile import (
     render_modelfile,
     stop_tokens,
 )
-from training_assets.deploy.ollama_client import OllamaError, OllamaUnreachable, file_digest
+from training_assets.deploy.ollama_client import OllamaError, OllamaUnreachable
 from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table
-from training_assets.training.dataset import chat_prompt_ids
-
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 class GgufExportConfig(dg.Config):
@@ -58,92 +48,19 @@ def gguf_export(
     workspace: WorkspaceResource,
     best_checkpoint: dict,
 ) -> dg.Output[dict]:
-    from training_assets.deploy.merge import (
-        llama_shape,
-        load_gguf_model,
-        logit_agreement,
-        lora_alpha,
-        merge_checkpoint,
-    )
-    from training_assets.evaluation.measures import generate_answers
-
-    if best_checkpoint.get("checkpoint") is None:
-        raise dg.Failure(
-            "best_checkpoint names no checkpoint (every one regressed): nothing to export"
-        )
-    if config.outtype not in OUTTYPES or not set(config.model_name) <= _NAME_CHARS:
-        raise dg.Failure(
-            f"outtype must be one of {OUTTYPES}; model_name lower-case letters, digits, - _ ."
-        )
-    checkpoint = Path(best_checkpoint["path"])
-    folder = workspace.path / "deploy" / config.model_name
-    folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    merged = merge_checkpoint(base_model.causal_lm(), checkpoint)
-    location = base_model.location()
-    tokenizer = base_model.tokenizer()
     try:
-        metadata = (
-            base_metadata(Path(location.path) / location.gguf_file)
-            if location.gguf_file
-            else hf_metadata(merged.config, tokenizer)
-        )
-        target = export_model(
-            {name: tensor.detach().cpu().numpy() for name, tensor in merged.state_dict().items()},
-            llama_shape(merged.config),
-            metadata,
-            folder / "model.gguf",
+        record = export_best_checkpoint(
+            best_checkpoint,
+            base_model,
+            workspace.path / "deploy",
             config.model_name,
             config.outtype,
+            config.export_adapter,
+            context.log.info,
         )
-        adapter = None
-        if config.export_adapter:
-            from safetensors.torch import load_file
-
-            adapter = export_lora_adapter(
-                load_file(str(checkpoint / "adapter_model.safetensors")),
-                lora_alpha(checkpoint),
-                llama_shape(merged.config),
-                folder / "adapter.gguf",
-                f"{config.model_name}-lora",
-            )
     except ExportError as error:
         raise dg.Failure(str(error)) from error
-    export_seconds = time.perf_counter() - started
-    prompt = chat_prompt_ids(
-        tokenizer,
-        best_checkpoint.get("golden_prompt")
-        or [{"role": "user", "content": "What is a GGUF file?"}],
-    )
-    reloaded = load_gguf_model(target)
-    agreement = logit_agreement(merged, reloaded, prompt, config.outtype)
-    if not agreement.ok:
-        raise dg.Failure(
-            f"{target} read back disagrees with the merged model: max |Δlogit| "
-            f"{agreement.max_abs_diff:.4f} (tolerance {agreement.tolerance}), same top-1 {agreement.same_top1}"
-        )
-    answer = generate_answers(reloaded, tokenizer, [prompt], 64, reloaded.device)[0]
-    context.log.info(
-        f"exported {target} in {export_seconds:.1f}s; the GGUF answers: {answer.text!r}"
-    )
-    record = {
-        "model_name": config.model_name,
-        "path": str(target),
-        "digest": file_digest(target),
-        "bytes": target.stat().st_size,
-        "outtype": config.outtype,
-        "adapter_path": str(adapter) if adapter else None,
-        "checkpoint": best_checkpoint["checkpoint"],
-        "checkpoint_path": str(checkpoint),
-        "run_id": best_checkpoint["run_id"],
-        "batches": best_checkpoint.get("batches", []),
-        "val_loss": best_checkpoint["val_loss"],
-        "export_seconds": round(export_seconds, 2),
-        "logit_max_abs_diff": agreement.max_abs_diff,
-        "logit_tolerance": agreement.tolerance,
-        "sample_prompt": tokenizer.decode(prompt),
-        "sample_answer": answer.text,
-    }
+    target = Path(record["path"])
     return dg.Output(
         record,
         metadata={
@@ -152,8 +69,8 @@ def gguf_export(
             "outtype": config.outtype,
             "source_checkpoint": record["checkpoint"],
             "export_seconds": record["export_seconds"],
-            "logit_max_abs_diff": round(agreement.max_abs_diff, 5),
-            "sample_answer": answer.text,
+            "logit_max_abs_diff": round(record["logit_max_abs_diff"], 5),
+            "sample_answer": record["sample_answer"],
         },
     )
 

@@ -13,12 +13,13 @@ Weights of two or more dimensions are written as F16 or Q8_0; norms stay F32.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from training_assets.atomic import atomic_path
 
 OUTTYPES = ("f16", "q8_0")
 _SKIPPED_KEYS = {
@@ -195,36 +196,32 @@ def export_model(
     if arch != "llama":
         raise ExportError(f"only llama-architecture bases are exported, this one is {arch!r}")
     name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, shape.n_blocks)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    writer = gguf.GGUFWriter(str(staging), arch)
-    writer.add_type(gguf.GGUFType.MODEL)
-    writer.add_name(model_name)
-    file_type = (
-        gguf.LlamaFileType.MOSTLY_Q8_0 if outtype == "q8_0" else gguf.LlamaFileType.MOSTLY_F16
-    )
-    writer.add_file_type(file_type)
-    if outtype == "q8_0":
-        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    _copy_metadata(writer, fields)
-    for hf_name, tensor in state_dict.items():
-        if hf_name == "lm_head.weight" and "model.embed_tokens.weight" in state_dict:
-            tied = np.array_equal(
-                np.asarray(tensor), np.asarray(state_dict["model.embed_tokens.weight"])
-            )
-            if tied:
-                continue  # llama.cpp reuses token_embd when output.weight is absent
-        array = np.asarray(tensor, dtype=np.float32)
-        if hf_name.endswith("self_attn.q_proj.weight"):
-            array = rotary_permute(array, shape.n_head)
-        elif hf_name.endswith("self_attn.k_proj.weight"):
-            array = rotary_permute(array, shape.n_head_kv)
-        data, raw_dtype = _encode(array, outtype)
-        writer.add_tensor(_gguf_name(name_map, hf_name), data, raw_dtype=raw_dtype)
-    try:
+    with atomic_path(target) as staging:
+        writer = gguf.GGUFWriter(str(staging), arch)
+        writer.add_type(gguf.GGUFType.MODEL)
+        writer.add_name(model_name)
+        file_type = (
+            gguf.LlamaFileType.MOSTLY_Q8_0 if outtype == "q8_0" else gguf.LlamaFileType.MOSTLY_F16
+        )
+        writer.add_file_type(file_type)
+        if outtype == "q8_0":
+            writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        _copy_metadata(writer, fields)
+        for hf_name, tensor in state_dict.items():
+            if hf_name == "lm_head.weight" and "model.embed_tokens.weight" in state_dict:
+                tied = np.array_equal(
+                    np.asarray(tensor), np.asarray(state_dict["model.embed_tokens.weight"])
+                )
+                if tied:
+                    continue  # llama.cpp reuses token_embd when output.weight is absent
+            array = np.asarray(tensor, dtype=np.float32)
+            if hf_name.endswith("self_attn.q_proj.weight"):
+                array = rotary_permute(array, shape.n_head)
+            elif hf_name.endswith("self_attn.k_proj.weight"):
+                array = rotary_permute(array, shape.n_head_kv)
+            data, raw_dtype = _encode(array, outtype)
+            writer.add_tensor(_gguf_name(name_map, hf_name), data, raw_dtype=raw_dtype)
         _finish(writer)
-        os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
     return target
 
 
@@ -244,25 +241,23 @@ def export_lora_adapter(
     import gguf
 
     name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, shape.n_blocks)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    writer = gguf.GGUFWriter(str(staging), "llama")
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_name(adapter_name)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
-    for peft_name, tensor in lora_weights.items():
-        module, _, part = peft_name.removeprefix("base_model.model.").partition(".lora_")
-        which = part.split(".")[0]  # "A" or "B"
-        array = np.asarray(tensor, dtype=np.float32)
-        if which == "B" and module.endswith("self_attn.q_proj"):
-            array = rotary_permute(array, shape.n_head)
-        elif which == "B" and module.endswith("self_attn.k_proj"):
-            array = rotary_permute(array, shape.n_head_kv)
-        name = _gguf_name(name_map, module + ".weight") + (".lora_a" if which == "A" else ".lora_b")
-        writer.add_tensor(name, np.ascontiguousarray(array))
-    try:
+    with atomic_path(target) as staging:
+        writer = gguf.GGUFWriter(str(staging), "llama")
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_name(adapter_name)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
+        for peft_name, tensor in lora_weights.items():
+            module, _, part = peft_name.removeprefix("base_model.model.").partition(".lora_")
+            which = part.split(".")[0]  # "A" or "B"
+            array = np.asarray(tensor, dtype=np.float32)
+            if which == "B" and module.endswith("self_attn.q_proj"):
+                array = rotary_permute(array, shape.n_head)
+            elif which == "B" and module.endswith("self_attn.k_proj"):
+                array = rotary_permute(array, shape.n_head_kv)
+            name = _gguf_name(name_map, module + ".weight") + (
+                ".lora_a" if which == "A" else ".lora_b"
+            )
+            writer.add_tensor(name, np.ascontiguousarray(array))
         _finish(writer)
-        os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
     return target

@@ -1,7 +1,5 @@
 """diamonds_plus, diamonds_plus_rejected and diamonds_plus_report of a batch."""
 
-import json
-
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -18,8 +16,7 @@ from training_assets.diamonds_plus.plots import quality_histogram_png
 from training_assets.diamonds_plus.report import summary_rows
 from training_assets.diamonds_plus.threads import thread_histories
 from training_assets.indexing.assets import inverted_index, span_index
-from training_assets.indexing.hnsw import load_span_index
-from training_assets.locks import exclusive_lock
+from training_assets.indexing.hnsw import open_span_index
 from training_assets.metadata import markdown_table, png_markdown, rate_line
 from training_assets.partitions import batch_partitions, per_batch_backfill
 from training_assets.versions import curation_code_version, setting
@@ -107,11 +104,8 @@ def diamonds_plus(
             f"span_embeddings and enriched_spans of {batch} disagree: re-materialize them"
         )
     enzymes = build_enzymes(config, base_model)
-    directory = workspace.span_index_dir
-    with exclusive_lock(directory / ".lock"):
-        manifest = json.loads((directory / "manifest.json").read_text())
-        index = load_span_index(directory, manifest["dimension"])
-    if batch not in index.batches:
+    index = open_span_index(workspace.span_index_dir)
+    if index is None or batch not in index.batches:
         raise dg.Failure(f"span_index has not indexed {batch} yet: materialize span_index first")
     ids = enriched_spans["id"].to_list()
     vectors = span_embeddings["combined_vec"].to_numpy().astype(np.float32, copy=False)

@@ -15,16 +15,7 @@ not close to A, B is dropped for A and C for B.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
-
-_SPACE = re.compile(r"\s+")
-
-
-def content_hash(question: str | None, answer: str | None) -> str:
-    normalised = "\0".join(_SPACE.sub(" ", (t or "").lower()).strip() for t in (question, answer))
-    return hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def ranks_above(a: tuple[float, str], b: tuple[float, str]) -> bool:

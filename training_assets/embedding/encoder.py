@@ -15,8 +15,9 @@ import numpy as np
 
 from training_assets.embedding.cache import EmbeddingCache, cache_key
 from training_assets.memory import release_free_heap
+from training_assets.settings import EMBED_MODEL
 
-BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+BUNDLED_MODEL = EMBED_MODEL.default
 
 
 _CHUNK_TEXTS = 1024

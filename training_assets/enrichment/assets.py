@@ -5,11 +5,12 @@ import numpy as np
 import polars as pl
 
 from resources.embedder import EmbedderResource
-from training_assets.diamonds_plus.dedup import content_hash
 from training_assets.enrichment.complexity import complexity_score
-from training_assets.enrichment.tags import TAXONOMY, structural_tags, tag_matrix
+from training_assets.enrichment.tags import structural_tags, tag_matrix
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_table_asset
+from training_assets.spans.hashing import content_hash
+from training_assets.spans.taxonomy import TAXONOMY
 from training_assets.versions import setting
 
 

@@ -16,7 +16,7 @@ from training_assets.feedback.synthetic import (
     DEFAULT_CAP,
     DEFAULT_NEAR_DUPLICATE,
     DEFAULT_QUALITY,
-    near_duplicates,
+    answer_prompts,
     pick_prompts,
     synthetic_span,
     under_represented_domains,
@@ -86,24 +86,16 @@ def synthetic_spans(
     workspace: WorkspaceResource,
 ) -> dg.MaterializeResult:
     import json
-    import time
     from datetime import UTC, datetime
 
-    import numpy as np
     import polars as pl
-    from peft import PeftModel
 
-    from training_assets.embedding.encoder import combine
-    from training_assets.evaluation.measures import generate_answers
-    from training_assets.indexing.hnsw import load_span_index
-    from training_assets.training.config import resolve_hardware
-    from training_assets.training.dataset import chat_prompt_ids
+    from training_assets.documents import read_document
 
     root = workspace.path
-    best_file, kernel_file = root / "best_checkpoint.json", root / "kernel" / "global.json"
-    if not best_file.exists() or not kernel_file.exists():
+    best, kernel_file = read_document(root, "best_checkpoint"), root / "kernel" / "global.json"
+    if best is None or not kernel_file.exists():
         raise dg.Failure("synthetic_spans needs best_checkpoint and global_kernel_state first")
-    best = json.loads(best_file.read_text())
     if best.get("path") is None:
         raise dg.Failure("best_checkpoint names no checkpoint: no model to generate with")
     domains = under_represented_domains(json.loads(kernel_file.read_text()))
@@ -119,30 +111,17 @@ def synthetic_spans(
     if not prompts:
         context.log.info(f"no diamonds+ tagged with an under-represented domain ({domains})")
         return dg.MaterializeResult(metadata={"generated": 0, "domains": domains})
-    tokenizer = base_model.tokenizer()
-    device = resolve_hardware("auto", "auto").device
-    model = PeftModel.from_pretrained(base_model.causal_lm(), best["path"]).to(device)
-    started = time.perf_counter()
-    answers = generate_answers(
-        model,
-        tokenizer,
-        [chat_prompt_ids(tokenizer, [{"role": "user", "content": p.question}]) for p in prompts],
+    answered = answer_prompts(
+        prompts,
+        best["path"],
+        base_model,
+        embedder.get(),
+        workspace.span_index_dir,
         config.max_new_tokens,
-        device,
+        config.near_duplicate_similarity,
     )
-    generation_seconds = time.perf_counter() - started
-    texts = [a.text for a in answers]
-    encoder = embedder.get()
-    vectors = combine(encoder.encode([p.question for p in prompts])[0], encoder.encode(texts)[0])
-    manifest = root / "span_index" / "manifest.json"
-    if manifest.exists():
-        index = load_span_index(root / "span_index", json.loads(manifest.read_text())["dimension"])
-        _, similarity = index.search(vectors.astype(np.float32), 1)
-    else:
-        similarity = np.empty((len(prompts), 0), np.float32)
-    dropped = near_duplicates(similarity, config.near_duplicate_similarity)
-    # an answer cut off at max_new_tokens is not one to learn from
-    unfinished = np.array([not a.stopped or not a.text.strip() for a in answers])
+    texts, dropped, unfinished = answered.texts, answered.near_duplicate, answered.unfinished
+    generation_seconds = answered.seconds
     model_version = f"{best['run_id']}/{best['checkpoint']}"
     now = datetime.now(UTC)
     spans = [

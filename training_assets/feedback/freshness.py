@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
 
+from training_assets.training.run_folder import RunFolder
+
 
 def trained_batches(runs_dir: Path) -> set[str]:
     """Batches some finished training run took its dataset from (its summary.json)."""
     used: set[str] = set()
-    for summary in runs_dir.glob("*/summary.json"):
-        used.update(json.loads(summary.read_text()).get("batches") or [])
+    for folder in runs_dir.glob("*/") if runs_dir.is_dir() else []:
+        summary = RunFolder(folder).read_summary()
+        used.update((summary or {}).get("batches") or [])
     return used
 
 

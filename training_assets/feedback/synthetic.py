@@ -6,9 +6,11 @@ already holds. They land like any file and face the same validation and gate."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -88,3 +90,58 @@ def near_duplicates(similarity_to_known: np.ndarray, threshold: float) -> np.nda
     if similarity_to_known.size == 0:
         return np.zeros(len(similarity_to_known), dtype=bool)
     return similarity_to_known.max(axis=1) >= threshold
+
+
+@dataclass(frozen=True)
+class Answered:
+    texts: list[str]
+    near_duplicate: np.ndarray  # bool: nearly repeats an indexed span
+    unfinished: np.ndarray  # bool: cut off at max_new_tokens (or empty), not one to learn from
+    seconds: float  # spent generating
+
+
+def answer_prompts(
+    prompts: Sequence[SyntheticPrompt],
+    checkpoint: str,
+    base_model,
+    embedder,
+    index_dir: Path,
+    max_new_tokens: int,
+    near_duplicate_similarity: float,
+) -> Answered:
+    """The checkpoint's greedy answers to `prompts`, and which of them to drop: those whose
+    question+answer vector nearly repeats a span of the index, and those cut off.
+    `base_model` is a BaseModelResource, `embedder` an Embedder."""
+    from peft import PeftModel
+
+    from training_assets.embedding.encoder import combine
+    from training_assets.indexing.hnsw import open_span_index
+    from training_assets.lm.generation import generate_answers
+    from training_assets.training.config import resolve_hardware
+    from training_assets.training.dataset import chat_prompt_ids
+
+    tokenizer = base_model.tokenizer()
+    device = resolve_hardware("auto", "auto").device
+    model = PeftModel.from_pretrained(base_model.causal_lm(), checkpoint).to(device)
+    started = time.perf_counter()
+    answers = generate_answers(
+        model,
+        tokenizer,
+        [chat_prompt_ids(tokenizer, [{"role": "user", "content": p.question}]) for p in prompts],
+        max_new_tokens,
+        device,
+    )
+    seconds = time.perf_counter() - started
+    texts = [a.text for a in answers]
+    vectors = combine(embedder.encode([p.question for p in prompts])[0], embedder.encode(texts)[0])
+    index = open_span_index(index_dir)
+    if index is not None:
+        _, similarity = index.search(vectors.astype(np.float32), 1)
+    else:
+        similarity = np.empty((len(prompts), 0), np.float32)
+    return Answered(
+        texts,
+        near_duplicates(similarity, near_duplicate_similarity),
+        np.array([not a.stopped or not a.text.strip() for a in answers]),
+        seconds,
+    )

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from training_assets.atomic import atomic_path, write_json_atomic
+from training_assets.locks import exclusive_lock
 
 LABELS_SCHEMA = pl.Schema(
     {"label": pl.UInt64, "batch": pl.String, "span_id": pl.String, "deleted": pl.Boolean}
@@ -131,6 +132,18 @@ def load_span_index(
     index.load_index(str(directory / f"index-{gen}.bin"), max_elements=max(labels.height, 1024))
     index.set_ef(params.ef_search)
     return SpanIndex(dimension, params, index, labels, dict(manifest["batches"]), gen)
+
+
+def open_span_index(directory: Path, dimension: int | None = None) -> SpanIndex | None:
+    """The span index saved in `directory` as of its manifest, read under the index lock
+    (so a sync in progress is never half seen); None when no index was saved yet.
+    `dimension`, when given, is checked against the saved one."""
+    with exclusive_lock(directory / ".lock"):
+        manifest_file = directory / "manifest.json"
+        if not manifest_file.exists():
+            return None
+        saved = json.loads(manifest_file.read_text())["dimension"]
+        return load_span_index(directory, dimension or saved)
 
 
 def _check_saved(path: Path, dimension: int) -> None:

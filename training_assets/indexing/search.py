@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from training_assets.embedding.encoder import Embedder
-from training_assets.indexing.hnsw import load_span_index
+from training_assets.indexing.hnsw import open_span_index
 from training_assets.indexing.inverted import keyword_search
 
 MODES = ("semantic", "keyword", "hybrid")
@@ -27,9 +27,9 @@ class Hit:
 
 
 def semantic_hits(index_dir: Path, embedder: Embedder, query: str, k: int) -> list[Hit]:
-    if not (index_dir / "manifest.json").exists():
+    index = open_span_index(index_dir, embedder.dimension)
+    if index is None:
         raise FileNotFoundError(f"no span index in {index_dir}: materialize span_index first")
-    index = load_span_index(index_dir, embedder.dimension)
     vector, _ = embedder.encode([query])
     labels, similarity = index.search(vector.astype(np.float32), k)
     names = index.labels.filter(pl.col("label").is_in(labels[0].tolist()))

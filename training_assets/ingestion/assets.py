@@ -4,9 +4,8 @@ import dagster as dg
 import polars as pl
 
 from resources.workspace import WorkspaceResource
-from training_assets.ingestion.landing import find_manifest, iter_batch_candidates
+from training_assets.ingestion.landing import find_manifest, iter_batch_candidates, rotated_out
 from training_assets.ingestion.raw_table import raw_spans_frame
-from training_assets.kernel.files import archive_record
 from training_assets.partitions import batch_table_asset
 from training_assets.redaction.known import KnownSecrets
 from training_assets.versions import setting
@@ -25,11 +24,11 @@ class RawSpansConfig(dg.Config):
 def raw_spans(
     context: dg.AssetExecutionContext, config: RawSpansConfig, workspace: WorkspaceResource
 ) -> pl.DataFrame:
-    archived = archive_record(workspace.path, context.partition_key)
-    if archived:
+    archive = rotated_out(workspace.landing, context.partition_key)
+    if archive:
         raise dg.Failure(
             f"batch {context.partition_key} was rotated out: its ledger is in "
-            f"{archived['path']} and its landing file was purged; nothing to re-materialize"
+            f"{archive} and its landing file was purged; nothing to re-materialize"
         )
     manifest = find_manifest(workspace.landing, context.partition_key)
     batch = manifest.batch(context.partition_key)

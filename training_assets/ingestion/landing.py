@@ -45,6 +45,7 @@ from training_assets.ingestion.records import (
 
 DEFAULT_BATCH_SIZE = 50_000
 MANIFEST_DIR = ".manifests"
+ROTATED_DIR = ".rotated"  # one marker per batch rotation archived and purged
 _KEY = re.compile(r"^(?P<stem>[a-z0-9_]+)-(?P<sha>[0-9a-f]{12})-(?P<n>\d{3,})$")
 _LANDED_NAME = re.compile(r"^[a-z0-9_]+-[0-9a-f]{12}(\.[A-Za-z0-9]+)*$")
 
@@ -102,6 +103,17 @@ class LandedFile:
 def stem_of(name: str) -> str:
     base = name.split(".")[0].lower()
     return re.sub(r"[^a-z0-9]+", "_", base).strip("_")[:32] or "file"
+
+
+def mark_rotated(landing: Path, batch: str, archive: str) -> None:
+    """Rotation's word that `batch` left the workspace for `archive` (before it purges)."""
+    write_json_atomic(landing / ROTATED_DIR / f"{batch}.json", {"batch": batch, "archive": archive})
+
+
+def rotated_out(landing: Path, batch: str) -> str | None:
+    """Where a rotated-out batch's archive is, or None while the batch is here."""
+    marker = landing / ROTATED_DIR / f"{batch}.json"
+    return json.loads(marker.read_text())["archive"] if marker.exists() else None
 
 
 def manifest_path(landing: Path, sha256: str) -> Path:

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 import hnswlib
 import numpy as np
 
-from training_assets.enrichment.tags import TAXONOMY
 from training_assets.kernel.ledger import Ledger, batch_merkle_root
 from training_assets.kernel.merkle import merkle_root
+from training_assets.spans.taxonomy import TAXONOMY
 
 KERNEL_VERSION = 1
 

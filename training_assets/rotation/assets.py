@@ -4,12 +4,13 @@ was purged and where its archive is after the batch's own files are gone."""
 
 import dagster as dg
 
+from resources.policies import RotationBudgetResource
 from resources.workspace import WorkspaceResource
 from training_assets.kernel.assets import kernel_state
 from training_assets.locks import exclusive_lock
 from training_assets.partitions import batch_partitions
 from training_assets.rotation.rotate import ARCHIVE_DIR, rotate
-from training_assets.rotation.usage import Budget, BudgetError, human, workspace_usage
+from training_assets.rotation.usage import BudgetError, human, workspace_usage
 
 batch_archive = dg.AssetSpec(
     "batch_archive",
@@ -30,10 +31,13 @@ class RotationConfig(dg.Config):
 
 @dg.op(description="Rotate the oldest batches until the workspace is under its target usage.")
 def rotate_workspace(
-    context: dg.OpExecutionContext, config: RotationConfig, workspace: WorkspaceResource
+    context: dg.OpExecutionContext,
+    config: RotationConfig,
+    workspace: WorkspaceResource,
+    rotation_budget: RotationBudgetResource,
 ) -> None:
     try:
-        budget = Budget.from_env()
+        budget = rotation_budget.get()
     except BudgetError as error:
         raise dg.Failure(str(error)) from error
     root = workspace.path

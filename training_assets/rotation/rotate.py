@@ -14,7 +14,6 @@ killed after 3, the archive is verified and the next rotation finishes the purge
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,10 +22,11 @@ from pathlib import Path
 import polars as pl
 
 from training_assets.atomic import write_json_atomic
+from training_assets.documents import read_document
 from training_assets.embedding.cache import EmbeddingCache, cache_key
 from training_assets.indexing.hnsw import HnswParams
 from training_assets.indexing.sync import NothingToIndex, sync_inverted_index, sync_span_index
-from training_assets.ingestion.landing import iter_manifests
+from training_assets.ingestion.landing import iter_manifests, mark_rotated
 from training_assets.kernel.files import (
     KERNEL_DIR,
     archive_record,
@@ -41,6 +41,7 @@ from training_assets.kernel.ledger import (
     write_archive,
 )
 from training_assets.rotation.usage import Budget, workspace_usage
+from training_assets.training.run_folder import RunFolder
 
 ARCHIVE_DIR = "archives"
 # Folders that are never a batch's table, whatever they hold.
@@ -64,15 +65,13 @@ def batch_tables(root: Path, batch: str) -> list[Path]:
 
 def protected_batches(root: Path) -> set[str]:
     """Batches the deployed model was trained on: its lineage record keeps them."""
-    record_file = root / "deployed_model.json"
-    if not record_file.exists():
+    deployed = read_document(root, "deployed_model")
+    if deployed is None:
         return set()
-    checkpoint = Path(json.loads(record_file.read_text()).get("checkpoint_path", ""))
-    for folder in (checkpoint, *checkpoint.parents):
-        summary = folder / "summary.json"
-        if summary.exists():
-            return set(json.loads(summary.read_text()).get("batches") or [])
-    return set()
+    checkpoint = Path(deployed.get("checkpoint_path", ""))
+    run = RunFolder.of_checkpoint(checkpoint)
+    summary = run.read_summary() if run else None
+    return set((summary or {}).get("batches") or [])
 
 
 def batches_oldest_first(root: Path) -> list[str]:
@@ -175,8 +174,10 @@ def _purge_cache(root: Path, batch: str) -> int:
 
 def purge_batch(root: Path, batch: str, log: Log) -> PurgeResult:
     """Step 4: remove what the archive now holds. Safe to repeat after a kill."""
-    if not archive_record(root, batch):
+    archived = archive_record(root, batch)
+    if not archived:
         raise RotationError(f"batch {batch} has no verified archive: refusing to purge it")
+    mark_rotated(root / "landing", batch, archived["path"])
     result = PurgeResult()
     # The cache entries first: finding which texts are this batch's needs its table.
     result.cache_entries = _purge_cache(root, batch)

@@ -13,11 +13,7 @@ from pathlib import Path
 
 from pydantic import ByteSize, TypeAdapter, ValidationError
 
-DEFAULT_BUDGET = "10GB"
-DEFAULT_THRESHOLD = 0.95
-# A rotation frees space until usage is at most this share of the budget, so one
-# rotation makes room for several batches instead of running again after the next one.
-DEFAULT_TARGET = 0.80
+from training_assets.settings import ROTATION_TARGET, ROTATION_THRESHOLD, WORKSPACE_BUDGET
 
 # Folders that are not per-batch tables, by component. Anything else that holds
 # `<batch>.parquet` / `<batch>.json` files is a table asset: part of the batch ledgers.
@@ -53,14 +49,17 @@ def parse_size(text: str) -> int:
 @dataclass(frozen=True)
 class Budget:
     bytes: int
-    threshold: float = DEFAULT_THRESHOLD
-    target: float = DEFAULT_TARGET
+    threshold: float = ROTATION_THRESHOLD.default
+    target: float = ROTATION_TARGET.default
 
     @classmethod
     def from_env(cls) -> Budget:
-        budget = parse_size(os.environ.get("TRAINING_WORKSPACE_BUDGET", DEFAULT_BUDGET))
-        threshold = float(os.environ.get("TRAINING_ROTATION_THRESHOLD", DEFAULT_THRESHOLD))
-        target = float(os.environ.get("TRAINING_ROTATION_TARGET", DEFAULT_TARGET))
+        return cls.checked(WORKSPACE_BUDGET.get(), ROTATION_THRESHOLD.get(), ROTATION_TARGET.get())
+
+    @classmethod
+    def checked(cls, size: str, threshold: float, target: float) -> Budget:
+        """A budget from a size (`200MB`, `10GB`) and its shares, or a BudgetError."""
+        budget = parse_size(size)
         if budget <= 0 or not 0 < target <= threshold <= 1:
             raise BudgetError(
                 "need TRAINING_WORKSPACE_BUDGET > 0 and "

@@ -21,14 +21,16 @@ from training_assets.training.dataset import (
     SPLITS,
     ChatTemplateError,
     build_examples,
+    dataset_table,
     length_histogram,
+    read_spans,
 )
+from training_assets.training.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from training_assets.training.run import TrainingData
 
 diamonds_plus_key = dg.AssetKey("diamonds_plus")
-_SPAN_COLUMNS = ["id", "batch", "system", "this", "if_ok", "context"]
 
 
 class TrainingDatasetConfig(dg.Config):
@@ -56,16 +58,9 @@ def training_dataset(
     # one frame instead of a dict when there is a single batch).
     batches = context.instance.get_dynamic_partitions(batch_partitions.name)
     tables = {key: workspace.table_path("diamonds_plus", key) for key in sorted(batches)}
-    diamonds_plus = {
-        key: pl.scan_parquet(str(path)) for key, path in tables.items() if path.exists()
-    }
-    if not diamonds_plus:
+    spans, batches_read = read_spans(tables)
+    if not batches_read:
         raise dg.Failure("no diamonds_plus batch is materialized: run the curation job first")
-    spans = (
-        pl.concat([frame.select(_SPAN_COLUMNS) for frame in diamonds_plus.values()])
-        .collect()
-        .sort("id")
-    )
     tokenizer = base_model.tokenizer()
     try:
         examples, counts = build_examples(
@@ -77,24 +72,7 @@ def training_dataset(
         )
     except ChatTemplateError as error:
         raise dg.Failure(f"{base_model.model}: {error}") from error
-    table = pl.DataFrame(
-        {
-            "id": [e.id for e in examples],
-            "split": [e.split for e in examples],
-            "messages": [e.messages for e in examples],
-            "input_ids": [e.input_ids for e in examples],
-            "prompt_tokens": [e.prompt_tokens for e in examples],
-            "tokens": [len(e.input_ids) for e in examples],
-            "answer": [e.messages[-1]["content"] for e in examples],
-            "context_turns": [e.context_turns for e in examples],
-            "answer_truncated": [e.answer_truncated for e in examples],
-        },
-        schema_overrides={
-            "input_ids": pl.List(pl.Int32),
-            "prompt_tokens": pl.Int32,
-            "tokens": pl.Int32,
-        },
-    ).join(spans.select("id", "batch"), on="id", how="left")
+    table = dataset_table(examples, spans)
     template = tokenizer.chat_template or ""
     histogram = length_histogram(table["tokens"].to_list(), config.max_seq_len)
     context.log.info(
@@ -113,7 +91,7 @@ def training_dataset(
             "context_trimmed": counts.context_trimmed,
             "answer_truncated": counts.answer_truncated,
             "dropped_prompt_too_long": counts.dropped_prompt_too_long,
-            "batches": len(diamonds_plus),
+            "batches": batches_read,
             "token_length_histogram": markdown_table(
                 ["tokens", "examples"], [(f"{low}–{high}", n) for low, high, n in histogram]
             ),
@@ -137,8 +115,16 @@ def training_data(table: pl.DataFrame, max_seq_len: int) -> "TrainingData":
     parts = {
         split: example_set(table.filter(pl.col("split") == split).to_dicts()) for split in SPLITS
     }
+    batches = (
+        sorted(table["batch"].drop_nulls().unique().to_list()) if "batch" in table.columns else []
+    )
     return TrainingData(
-        parts["train"], parts["validation"], parts["golden"], max_seq_len, digest.hexdigest()[:16]
+        parts["train"],
+        parts["validation"],
+        parts["golden"],
+        max_seq_len,
+        digest.hexdigest()[:16],
+        batches,
     )
 
 
@@ -175,9 +161,8 @@ def lora_checkpoints(
     except (TrainingConfigError, TrainingDataError) as error:
         raise dg.Failure(str(error)) from error
     golden = training_dataset.filter(pl.col("split") == "golden").sort("id")
-    summary["batches"] = sorted(training_dataset["batch"].drop_nulls().unique().to_list())
     summary["golden_prompt"] = golden["messages"][0][:-1].to_list() if golden.height else None
-    curve = (Path(summary["run_dir"]) / "loss_curve.png").read_bytes()
+    curve = RunFolder(Path(summary["run_dir"])).loss_curve_file.read_bytes()
     return dg.Output(
         summary,
         metadata={

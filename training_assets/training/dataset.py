@@ -25,7 +25,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-IGNORE_INDEX = -100
+import polars as pl
+
+from training_assets.lm import IGNORE_INDEX
+
 SPLITS = ("train", "validation", "golden")
 
 
@@ -161,3 +164,38 @@ def length_histogram(lengths: Iterable[int], max_seq_len: int, bins: int = 8) ->
     width = max(1, -(-max_seq_len // bins))
     counts = Counter(min(length // width, bins - 1) for length in lengths)
     return [(b * width, min((b + 1) * width, max_seq_len), counts.get(b, 0)) for b in range(bins)]
+
+
+SPAN_COLUMNS = ["id", "batch", "system", "this", "if_ok", "context"]
+
+
+def read_spans(tables: dict) -> tuple[pl.DataFrame, int]:
+    """The diamonds+ spans of every batch table that exists (batch -> path, local or a
+    UPath), sorted by id, and how many tables there were."""
+    frames = [pl.scan_parquet(str(path)) for path in tables.values() if path.exists()]
+    if not frames:
+        return pl.DataFrame(), 0
+    spans = pl.concat([frame.select(SPAN_COLUMNS) for frame in frames]).collect().sort("id")
+    return spans, len(frames)
+
+
+def dataset_table(examples: list[TokenizedExample], spans: pl.DataFrame) -> pl.DataFrame:
+    """The `training_dataset` table: one row per example, with the batch it came from."""
+    return pl.DataFrame(
+        {
+            "id": [e.id for e in examples],
+            "split": [e.split for e in examples],
+            "messages": [e.messages for e in examples],
+            "input_ids": [e.input_ids for e in examples],
+            "prompt_tokens": [e.prompt_tokens for e in examples],
+            "tokens": [len(e.input_ids) for e in examples],
+            "answer": [e.messages[-1]["content"] for e in examples],
+            "context_turns": [e.context_turns for e in examples],
+            "answer_truncated": [e.answer_truncated for e in examples],
+        },
+        schema_overrides={
+            "input_ids": pl.List(pl.Int32),
+            "prompt_tokens": pl.Int32,
+            "tokens": pl.Int32,
+        },
+    ).join(spans.select("id", "batch"), on="id", how="left")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 import traceback
@@ -24,16 +25,11 @@ from pathlib import Path
 import torch
 
 from training_assets.atomic import write_bytes_atomic, write_json_atomic
-from training_assets.evaluation.measures import (
-    answer_nll,
-    autocast_for,
-    example_losses,
-    generate_answers,
-    mean_loss,
-    pad_token_id,
-    perplexity,
-)
-from training_assets.training.batches import collate, packed_batches, padded_batches, real_tokens
+from training_assets.lm.batches import IGNORE_INDEX, collate
+from training_assets.lm.generation import generate_answers, pad_token_id
+from training_assets.lm.hardware import autocast_for
+from training_assets.lm.losses import answer_nll, example_losses, mean_loss, perplexity
+from training_assets.training.batches import packed_batches, padded_batches, real_tokens
 from training_assets.training.checkpoints import (
     completed_checkpoints,
     load_checkpoint,
@@ -46,8 +42,10 @@ from training_assets.training.config import (
     TrainingConfigError,
     resolve_hardware,
 )
-from training_assets.training.dataset import IGNORE_INDEX
 from training_assets.training.packed_attention import use_segment_attention
+from training_assets.training.run_folder import RunFolder, find_unfinished_run
+
+_log = logging.getLogger(__name__).info
 
 
 class TrainingDataError(ValueError):
@@ -84,6 +82,9 @@ class TrainingData:
     golden: ExampleSet
     max_seq_len: int  # the row length packing fills
     fingerprint: str  # of the examples, so a resumed run is sure to see the same data
+    # the diamonds+ batches the examples came from: the run's lineage, which rotation
+    # reads (from summary.json) to keep the deployed model's batches
+    batches: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -101,20 +102,6 @@ def run_identity(config: TrainingConfig, data: TrainingData, base_fingerprint: s
     return {**identity, "digest": digest}
 
 
-def find_unfinished_run(runs_dir: Path, digest: str) -> Path | None:
-    """The newest run with this exact config and data that has no summary yet."""
-    if not runs_dir.is_dir():
-        return None
-    candidates = []
-    for folder in runs_dir.iterdir():
-        config_file = folder / "config.json"
-        if not config_file.exists() or (folder / "summary.json").exists():
-            continue
-        if json.loads(config_file.read_text()).get("digest") == digest:
-            candidates.append(folder)
-    return max(candidates, key=lambda p: p.name, default=None)
-
-
 def train_lora(
     *,
     runs_dir: Path,
@@ -123,7 +110,7 @@ def train_lora(
     load_model: Callable[[], torch.nn.Module],
     tokenizer,
     base_fingerprint: str,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = _log,
     on_step: Callable[[int], None] | None = None,
 ) -> dict:
     """Train (or continue) the run for this config and data; return its summary."""
@@ -134,13 +121,13 @@ def train_lora(
     if not data.validation.ids:
         raise TrainingDataError("the validation split is empty: more diamonds+ are needed")
     identity = run_identity(config, data, base_fingerprint)
-    run_dir = find_unfinished_run(runs_dir, identity["digest"]) if config.resume else None
-    if run_dir is None:
+    run = find_unfinished_run(runs_dir, identity["digest"]) if config.resume else None
+    if run is None:
         run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{identity['digest']}"
-        run_dir = runs_dir / run_id
-        run_dir.mkdir(parents=True)
+        run = RunFolder(runs_dir / run_id)
+        run.path.mkdir(parents=True)
         write_json_atomic(
-            run_dir / "config.json",
+            run.config_file,
             {
                 **identity,
                 "run_id": run_id,
@@ -150,12 +137,10 @@ def train_lora(
         )
     progress = _Progress()
     try:
-        return _train(
-            run_dir, config, hardware, data, load_model, tokenizer, log, on_step, progress
-        )
+        return _train(run, config, hardware, data, load_model, tokenizer, log, on_step, progress)
     except BaseException as error:
         write_json_atomic(
-            run_dir / "crash.json",
+            run.crash_file,
             {
                 "config": config.model_dump(),
                 "step": progress.step,
@@ -238,7 +223,7 @@ def _to(value, device: torch.device):
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
-def _train(run_dir, config, hardware, data, load_model, tokenizer, log, on_step, progress) -> dict:
+def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, progress) -> dict:
     torch.manual_seed(config.seed)
     model = load_model()
     model.config.use_cache = False
@@ -253,8 +238,8 @@ def _train(run_dir, config, hardware, data, load_model, tokenizer, log, on_step,
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     scheduler = _scheduler(optimizer, config, total_steps)
     scaler = torch.amp.GradScaler(hardware.device.type) if hardware.uses_grad_scaler else None
-    checkpoints_dir = run_dir / "checkpoints"
-    metrics_file = run_dir / "metrics.jsonl"
+    checkpoints_dir = run.checkpoints_dir
+    metrics_file = run.metrics_file
 
     start_step, tokens_seen, train_seconds = 0, 0, 0.0
     existing = completed_checkpoints(checkpoints_dir)
@@ -267,11 +252,11 @@ def _train(run_dir, config, hardware, data, load_model, tokenizer, log, on_step,
         )
         _keep_metrics_until(metrics_file, start_step)
         progress.step = start_step
-        log(f"resuming {run_dir.name} from {existing[-1].name} (step {start_step}/{total_steps})")
+        log(f"resuming {run.run_id} from {existing[-1].name} (step {start_step}/{total_steps})")
     else:
         metrics_file.unlink(missing_ok=True)
 
-    base_eval_file = run_dir / "base_eval.json"
+    base_eval_file = run.base_eval_file
     if base_eval_file.exists():
         base_val_loss = json.loads(base_eval_file.read_text())["val_loss"]
     else:
@@ -369,7 +354,7 @@ def _train(run_dir, config, hardware, data, load_model, tokenizer, log, on_step,
             _log_previews(model, tokenizer, data.golden, config, hardware, log)
         if on_step:
             on_step(done)
-    return _summarize(run_dir, config, data, base_val_loss, total_steps, tokens_seen, train_seconds)
+    return _summarize(run, config, data, base_val_loss, total_steps, tokens_seen, train_seconds)
 
 
 def _log_previews(model, tokenizer, golden: ExampleSet, config, hardware, log) -> None:
@@ -399,32 +384,21 @@ def _keep_metrics_until(path: Path, step: int) -> None:
     write_bytes_atomic(path, ("\n".join(kept) + "\n" if kept else "").encode())
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    return (
-        [json.loads(line) for line in path.read_text().splitlines() if line]
-        if path.exists()
-        else []
-    )
-
-
 def _summarize(
-    run_dir, config, data, base_val_loss, total_steps, tokens_seen, train_seconds
+    run: RunFolder, config, data, base_val_loss, total_steps, tokens_seen, train_seconds
 ) -> dict:
     from training_assets.training.plots import loss_curve_png
 
     checkpoints = [
         {"checkpoint": p.name, "step": s["step"], "val_loss": s["val_loss"]}
-        for p in completed_checkpoints(run_dir / "checkpoints")
+        for p in completed_checkpoints(run.checkpoints_dir)
         for s in [read_state(p)]
     ]
     best = min(checkpoints, key=lambda c: (c["val_loss"], c["step"]))
-    write_bytes_atomic(
-        run_dir / "loss_curve.png", loss_curve_png(read_metrics(run_dir), base_val_loss)
-    )
+    write_bytes_atomic(run.loss_curve_file, loss_curve_png(run.read_metrics(), base_val_loss))
     summary = {
-        "run_id": run_dir.name,
-        "run_dir": str(run_dir),
+        "run_id": run.run_id,
+        "run_dir": str(run.path),
         "base_val_loss": base_val_loss,
         "best_val_loss": best["val_loss"],
         "best_checkpoint": best["checkpoint"],
@@ -442,9 +416,10 @@ def _summarize(
             "golden": len(data.golden.ids),
         },
         "checkpoints": checkpoints,
+        "batches": sorted(data.batches),
         "finished": datetime.now(UTC).isoformat(),
     }
-    write_json_atomic(run_dir / "summary.json", summary)
+    write_json_atomic(run.summary_file, summary)
     return summary
 
 

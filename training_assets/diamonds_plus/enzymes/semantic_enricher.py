@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from training_assets.diamonds_plus.enzymes.base import EnzymeResult
-from training_assets.enrichment.tags import TAXONOMY
+from training_assets.spans.taxonomy import TAXONOMY
 
 
 @dataclass

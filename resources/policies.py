@@ -1,0 +1,66 @@
+"""The policies of the loop that runs alone, as resources: the UI shows their values on
+the sensors and the rotation op that use them, and a deployment sets them in one place
+(`build_resources`, from the environment settings of `training_assets.settings`).
+
+- `DeployPolicyResource`: how much lower the best checkpoint's validation loss must be
+  than the deployed model's before `best_checkpoint_sensor` deploys it.
+- `RegenerationPolicyResource`: when `low_data_sensor` asks for regeneration (too few
+  fresh examples, at most once per cooldown) and when for a retrain.
+- `RotationBudgetResource`: the workspace budget, the share that starts a rotation and
+  the share a rotation frees down to.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from training_assets.rotation.usage import Budget
+from training_assets.settings import (
+    DEPLOY_MARGIN,
+    LOW_DATA_THRESHOLD,
+    REGENERATION_COOLDOWN,
+    RETRAIN_THRESHOLD,
+    ROTATION_TARGET,
+    ROTATION_THRESHOLD,
+    WORKSPACE_BUDGET,
+)
+
+
+class DeployPolicyResource(dg.ConfigurableResource):
+    margin: float = DEPLOY_MARGIN.default
+
+    @classmethod
+    def from_settings(cls) -> DeployPolicyResource:
+        return cls(margin=DEPLOY_MARGIN.get())
+
+
+class RegenerationPolicyResource(dg.ConfigurableResource):
+    low_data_threshold: float = LOW_DATA_THRESHOLD.default
+    retrain_threshold: float = RETRAIN_THRESHOLD.default
+    cooldown_seconds: float = REGENERATION_COOLDOWN.default
+
+    @classmethod
+    def from_settings(cls) -> RegenerationPolicyResource:
+        return cls(
+            low_data_threshold=LOW_DATA_THRESHOLD.get(),
+            retrain_threshold=RETRAIN_THRESHOLD.get(),
+            cooldown_seconds=REGENERATION_COOLDOWN.get(),
+        )
+
+
+class RotationBudgetResource(dg.ConfigurableResource):
+    budget: str = WORKSPACE_BUDGET.default  # a size: 200MB, 10GB, 1.5GiB
+    threshold: float = ROTATION_THRESHOLD.default
+    target: float = ROTATION_TARGET.default
+
+    @classmethod
+    def from_settings(cls) -> RotationBudgetResource:
+        return cls(
+            budget=WORKSPACE_BUDGET.get(),
+            threshold=ROTATION_THRESHOLD.get(),
+            target=ROTATION_TARGET.get(),
+        )
+
+    def get(self) -> Budget:
+        """The budget, checked: a BudgetError says what is wrong with it."""
+        return Budget.checked(self.budget, self.threshold, self.target)
