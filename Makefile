@@ -52,6 +52,7 @@ ui: setup
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 bench: setup
+	$(PY) benchmarks/embedding_backends.py --texts 256 --repeats 3
 	$(PY) benchmarks/data_half.py --spans 6000
 	$(PY) benchmarks/redaction_corpus.py --per-rule 3 --raw-spans 3000
 	$(PY) benchmarks/training_throughput.py --steps 12 --batch-size 4 --max-seq-len 512

@@ -4,7 +4,7 @@ One script, one process, so the ratios compare like with like:
 
 1. pipeline, first pass: land the file and run the curation job on every batch
    (model load, validation, redaction, embedding, enrichment, both indexes);
-2. baseline: a bare `SentenceTransformer.encode` of the same query and response texts
+2. baseline: a bare torch-fp32 `SentenceTransformer.encode` of the same query and response texts
    (the diamonds' `this` and `if_ok`), model already loaded;
 3. pipeline, second pass over the same data (the embedding cache answers).
 
@@ -244,8 +244,14 @@ def main() -> int:
     }
     if not args.no_baseline:
         from training_assets.definitions import defs
+        from training_assets.embedding.backends import REFERENCE
+        from training_assets.embedding.encoder import Embedder
 
-        embedder = defs.resources["embedder"].get()
+        pipeline = defs.resources["embedder"].get()
+        # the baseline is a bare torch-fp32 encode, whatever backend the pipeline ran
+        embedder = Embedder(
+            pipeline.model_name, workspace / "bare.sqlite", pipeline.device, pipeline.batch_size
+        )
         model = embedder.model  # loaded before the clock starts: the baseline is encode alone
         texts = diamond_texts(workspace, keys)
         started = time.perf_counter()
@@ -256,6 +262,8 @@ def main() -> int:
             show_progress_bar=False,
         )
         bare = time.perf_counter() - started
+        report["pipeline_backend"] = pipeline.backend
+        report["baseline_backend"] = REFERENCE
         second_seconds, _, _, _ = run_pipeline(input_file, args.batch_size, sampler)
         report |= {
             "bare_encode_seconds": round(bare, 1),

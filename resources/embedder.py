@@ -18,6 +18,7 @@ class EmbedderResource(dg.ConfigurableResource):
     device: str = "cpu"
     batch_size: int = 16
     max_seq_length: int = 256
+    backend: str = "torch-fp32"  # or torch-bf16, torch-fp16, auto (embedding/backends.py)
     cache_path: str
 
     _embedder: Embedder | None = PrivateAttr(default=None)
@@ -25,6 +26,11 @@ class EmbedderResource(dg.ConfigurableResource):
     def get(self) -> Embedder:
         if self._embedder is None:
             self._embedder = Embedder(
-                self.model, Path(self.cache_path), self.device, self.batch_size, self.max_seq_length
+                self.model,
+                Path(self.cache_path),
+                self.device,
+                self.batch_size,
+                self.max_seq_length,
+                self.backend,
             )
         return self._embedder

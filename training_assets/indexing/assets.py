@@ -2,8 +2,10 @@
 
 import dagster as dg
 
+from resources.embedder import EmbedderResource
 from resources.workspace import WorkspaceResource
 from training_assets.embedding.assets import span_embeddings
+from training_assets.embedding.encoder import model_fingerprint
 from training_assets.enrichment.assets import enriched_spans
 from training_assets.indexing.hnsw import HnswParams, open_span_index, recall_at_k
 from training_assets.indexing.sync import NothingToIndex, sync_inverted_index, sync_span_index
@@ -25,8 +27,12 @@ class SpanIndexConfig(dg.Config):
     "Each run adds new or changed batches and drops entries of changed or removed ones.",
 )
 def span_index(
-    context: dg.AssetExecutionContext, config: SpanIndexConfig, workspace: WorkspaceResource
+    context: dg.AssetExecutionContext,
+    config: SpanIndexConfig,
+    workspace: WorkspaceResource,
+    embedder: EmbedderResource,
 ) -> dg.MaterializeResult:
+    current = embedder.get()
     try:
         result = sync_span_index(
             workspace.span_index_dir,
@@ -34,6 +40,8 @@ def span_index(
             HnswParams(config.m, config.ef_construction, config.ef_search),
             config.rebuild_when_deleted_share,
             context.log.info,
+            embedder=current.fingerprint,
+            legacy_embedder=model_fingerprint(current.model_name, current.max_seq_length),
         )
     except NothingToIndex as error:
         raise dg.Failure(str(error)) from error
@@ -45,6 +53,8 @@ def span_index(
             "added": result.added,
             "removed": result.removed,
             "generation": result.generation,
+            "embedder": current.fingerprint,
+            "batches_of_another_embedder": dg.MetadataValue.json(list(result.other_embedder)),
             "path": dg.MetadataValue.path(str(workspace.span_index_dir)),
         }
     )

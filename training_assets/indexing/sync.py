@@ -30,6 +30,23 @@ class IndexSync:
     live: int = 0
     deleted: int = 0
     generation: int = 0
+    other_embedder: tuple[str, ...] = ()  # batches left out: embedded by another model/backend
+
+
+def table_embedder(path: Path, legacy: str | None) -> str | None:
+    """Who embedded a span_embeddings table (its `embedder` column); `legacy` for tables
+    written before the column existed (they were all embedded in fp32)."""
+    if "embedder" not in pl.read_parquet_schema(str(path)):
+        return legacy
+    column = pl.read_parquet(str(path), columns=["embedder"], n_rows=1)["embedder"]
+    return column[0] if len(column) else legacy
+
+
+def same_embedder(sources: dict, embedder: str, legacy: str | None) -> tuple[dict, list[str]]:
+    """The sources embedded by `embedder`, and the batches embedded by another one: vectors
+    of two models or backends never share one index."""
+    kept = {b: s for b, s in sources.items() if table_embedder(s.path, legacy) == embedder}
+    return kept, sorted(set(sources) - set(kept))
 
 
 def _dimension(directory: Path, sources) -> int | None:
@@ -45,9 +62,17 @@ def sync_span_index(
     params: HnswParams,
     rebuild_when_deleted_share: float = 0.3,
     log: Callable[[str], None] = lambda message: None,
+    embedder: str | None = None,
+    legacy_embedder: str | None = None,
 ) -> IndexSync:
+    """Add new or changed batches, drop changed or removed ones; with `embedder`, only
+    batches embedded by it (the others are left out, and named in the result)."""
     with exclusive_lock(directory / ".lock"):
-        sources = batch_sources(embeddings_dir)
+        sources, other = batch_sources(embeddings_dir), []
+        if embedder is not None:
+            sources, other = same_embedder(sources, embedder, legacy_embedder)
+            if other:
+                log(f"left out, embedded by another model or backend: {', '.join(other)}")
         dimension = _dimension(directory, sources)
         if dimension is None:
             raise NothingToIndex(
@@ -74,7 +99,13 @@ def sync_span_index(
         if changed or not (directory / "manifest.json").exists():
             save_span_index(index, directory)
     return IndexSync(
-        len(index.batches), added, removed, index.live, index.deleted, index.generation
+        len(index.batches),
+        added,
+        removed,
+        index.live,
+        index.deleted,
+        index.generation,
+        tuple(other),
     )
 
 
