@@ -1,22 +1,18 @@
 """diamonds_plus, diamonds_plus_rejected and diamonds_plus_report of a batch."""
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from resources.base_model import BaseModelResource
 from resources.workspace import WorkspaceResource
-from training_assets.diamonds_plus.curate import CurationInputs, curate
+from training_assets.diamonds_plus.curate import CurationInputError, curate, gather_inputs
 from training_assets.diamonds_plus.enzymes.context_preserver import ContextPreserver
 from training_assets.diamonds_plus.enzymes.security import SecurityEnzyme
 from training_assets.diamonds_plus.enzymes.semantic_enricher import SemanticEnricher
 from training_assets.diamonds_plus.enzymes.syntax_optimizer import SyntaxOptimizer
-from training_assets.diamonds_plus.neighbors import known_spans, nearest
 from training_assets.diamonds_plus.plots import quality_histogram_png
-from training_assets.diamonds_plus.report import summary_rows
-from training_assets.diamonds_plus.threads import thread_histories
+from training_assets.diamonds_plus.report import ENZYME_COLUMNS, enzyme_rows, summary_rows
 from training_assets.indexing.assets import inverted_index, span_index
-from training_assets.indexing.hnsw import open_span_index
 from training_assets.metadata import markdown_table, png_markdown, rate_line
 from training_assets.partitions import batch_partitions, per_batch_backfill
 from training_assets.versions import curation_code_version, setting
@@ -99,30 +95,21 @@ def diamonds_plus(
     base_model: BaseModelResource,
 ):
     batch = context.partition_key
-    if not span_embeddings["id"].equals(enriched_spans["id"]):
-        raise dg.Failure(
-            f"span_embeddings and enriched_spans of {batch} disagree: re-materialize them"
-        )
     enzymes = build_enzymes(config, base_model)
-    index = open_span_index(workspace.span_index_dir)
-    if index is None or batch not in index.batches:
-        raise dg.Failure(f"span_index has not indexed {batch} yet: materialize span_index first")
-    ids = enriched_spans["id"].to_list()
-    vectors = span_embeddings["combined_vec"].to_numpy().astype(np.float32, copy=False)
-    neighbors = nearest(index, ids, vectors, config.neighbors)
-    del index, vectors
-    wanted = {other for found in neighbors for other, _ in found}
-    known = known_spans(
-        workspace.table_dir("enriched_spans"),
-        wanted,
-        set(enriched_spans["content_hash"].to_list()),
-    )
-    readable = raw_spans.filter(pl.col("parse_error").is_null())
-    histories, missing = thread_histories(
-        readable, enriched_spans.select("id", "thread_id", "parent_id").to_dicts()
-    )
+    try:
+        inputs = gather_inputs(
+            batch,
+            enriched_spans,
+            span_embeddings,
+            raw_spans,
+            workspace.span_index_dir,
+            workspace.table_dir("enriched_spans"),
+            config.neighbors,
+        )
+    except CurationInputError as error:
+        raise dg.Failure(str(error)) from error
     result = curate(
-        CurationInputs(enriched_spans, neighbors, known, histories, missing),
+        inputs,
         enzymes,
         config.near_duplicate_threshold,
         config.gate,
@@ -161,20 +148,7 @@ def diamonds_plus(
             "average_quality_improvement": report["average_quality_improvement"],
             "rejected_by_reason": report["rejected_by_reason"],
             "redactions_by_kind": report["redactions_by_kind"],
-            "enzymes": markdown_table(
-                ("enzyme", "seen", "changed", "effective calls", "mean quality impact", "spans/s"),
-                [
-                    (
-                        e["name"],
-                        e["seen"],
-                        e["changed"],
-                        e["effective_calls"],
-                        e["mean_quality_impact"],
-                        e["spans_per_second"],
-                    )
-                    for e in report["enzymes"]
-                ],
-            ),
+            "enzymes": markdown_table(ENZYME_COLUMNS, enzyme_rows(report)),
             "path": dg.MetadataValue.path(
                 str(workspace.path / "diamonds_plus_report" / f"{batch}.json")
             ),

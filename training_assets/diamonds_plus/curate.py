@@ -5,13 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from training_assets.diamonds_plus.dedup import Verdict, exact_duplicates, near_duplicates
 from training_assets.diamonds_plus.enzymes.base import Enzyme, EnzymeStats, run_chain
+from training_assets.diamonds_plus.neighbors import known_spans, nearest
 from training_assets.diamonds_plus.report import build_report
 from training_assets.diamonds_plus.scoring import final_quality
+from training_assets.diamonds_plus.threads import thread_histories
+from training_assets.indexing.hnsw import open_span_index
 
 CONTEXT_TURN = pl.Struct({"this": pl.String, "if_ok": pl.String})
 ADDED_COLUMNS = {
@@ -44,6 +49,43 @@ class CurationResult:
     rejected: pl.DataFrame
     report: dict
     stats: dict[str, EnzymeStats] = field(default_factory=dict)
+
+
+class CurationInputError(ValueError):
+    """The batch's upstream tables disagree, or the index does not hold it yet."""
+
+
+def gather_inputs(
+    batch: str,
+    enriched_spans: pl.DataFrame,
+    span_embeddings: pl.DataFrame,
+    raw_spans: pl.DataFrame,
+    span_index_dir: Path,
+    enriched_dir: Path,
+    neighbors: int,
+) -> CurationInputs:
+    """What curating a batch needs besides its table: each span's nearest indexed spans,
+    the rows of those (and of same-content spans) from every batch, and thread histories."""
+    if not span_embeddings["id"].equals(enriched_spans["id"]):
+        raise CurationInputError(
+            f"span_embeddings and enriched_spans of {batch} disagree: re-materialize them"
+        )
+    index = open_span_index(span_index_dir)
+    if index is None or batch not in index.batches:
+        raise CurationInputError(
+            f"span_index has not indexed {batch} yet: materialize span_index first"
+        )
+    ids = enriched_spans["id"].to_list()
+    vectors = span_embeddings["combined_vec"].to_numpy().astype(np.float32, copy=False)
+    found = nearest(index, ids, vectors, neighbors)
+    del index, vectors
+    wanted = {other for near in found for other, _ in near}
+    known = known_spans(enriched_dir, wanted, set(enriched_spans["content_hash"].to_list()))
+    readable = raw_spans.filter(pl.col("parse_error").is_null())
+    histories, missing = thread_histories(
+        readable, enriched_spans.select("id", "thread_id", "parent_id").to_dicts()
+    )
+    return CurationInputs(enriched_spans, found, known, histories, missing)
 
 
 def _schema(spans: pl.DataFrame, extra: dict) -> pl.Schema:

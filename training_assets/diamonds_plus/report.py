@@ -59,3 +59,12 @@ def summary_rows(report: dict) -> list[tuple[str, object]]:
     rows += [(f"  redacted: {kind}", n) for kind, n in report["redactions_by_kind"].items()]
     rows.append(("spans/s", report["spans_per_second"]))
     return rows
+
+
+ENZYME_COLUMNS = ("enzyme", "seen", "changed", "effective calls", "mean quality impact", "spans/s")
+
+
+def enzyme_rows(report: dict) -> list[tuple]:
+    """One row a enzyme of the report, in ENZYME_COLUMNS order."""
+    keys = ("name", "seen", "changed", "effective_calls", "mean_quality_impact", "spans_per_second")
+    return [tuple(e[k] for k in keys) for e in report["enzymes"]]
