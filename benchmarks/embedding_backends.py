@@ -48,8 +48,9 @@ def main() -> int:
     parser.add_argument("--backends", default="torch-fp32,torch-bf16")
     args = parser.parse_args()
 
+    from training_assets.cpu import cpu_has_bf16
     from training_assets.embedding.agreement import agreement, sample_texts
-    from training_assets.embedding.backends import REFERENCE, cpu_has_bf16
+    from training_assets.embedding.backends import REFERENCE
     from training_assets.embedding.encoder import BUNDLED_MODEL, Embedder
 
     texts = sharegpt_texts(args.texts)

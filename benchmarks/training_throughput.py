@@ -102,6 +102,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-seq-len", type=int, default=512)
     parser.add_argument("--spans", type=int, default=600)
+    parser.add_argument(
+        "--precisions", default="fp32,bf16", help="train_lora precisions (the plain loop: fp32)"
+    )
     args = parser.parse_args()
 
     from peft import LoraConfig
@@ -165,10 +168,15 @@ def main() -> int:
     print(f"plain PEFT loop: {plain['tokens_per_second']:.1f} tokens/s", file=sys.stderr)
     results = {"plain_peft_loop": plain}
     with tempfile.TemporaryDirectory() as runs:
-        for mode, packing in (("train_lora_padded", False), ("train_lora_packed", True)):
+        runs_of = [
+            (mode if precision == "fp32" else f"{mode}_{precision}", packing, precision)
+            for precision in args.precisions.split(",")
+            for mode, packing in (("train_lora_padded", False), ("train_lora_packed", True))
+        ]
+        for mode, packing, precision in runs_of:
             summary = train_lora(
                 runs_dir=Path(runs) / mode,
-                config=TrainingConfig(**common, packing=packing),
+                config=TrainingConfig(**common, packing=packing, precision=precision),
                 data=data,
                 load_model=load_model,
                 tokenizer=tokenizer,
@@ -194,6 +202,11 @@ def main() -> int:
         "ratio_padded_vs_plain": results["train_lora_padded"]["tokens_per_second"] / base,
         "ratio_packed_vs_plain": results["train_lora_packed"]["tokens_per_second"] / base,
     }
+    for mode in ("train_lora_padded", "train_lora_packed"):
+        if f"{mode}_bf16" in results and mode in results:
+            report[f"ratio_{mode}_bf16_vs_fp32"] = (
+                results[f"{mode}_bf16"]["tokens_per_second"] / results[mode]["tokens_per_second"]
+            )
     save_report(report, f"training_throughput-{report['date']}")
     print("| loop | real tokens | seconds | tokens/s | × plain |")
     print("|---|---|---|---|---|")

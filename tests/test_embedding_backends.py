@@ -13,14 +13,10 @@ import pytest
 
 from resources import EmbedderResource
 from tests.conftest import span, write_lines
+from training_assets.cpu import cpu_has_bf16
 from training_assets.embedding import agreement as agreement_module
 from training_assets.embedding.agreement import agreement, neighbour_recall, sample_texts
-from training_assets.embedding.backends import (
-    REFERENCE,
-    BackendError,
-    cpu_has_bf16,
-    resolve_backend,
-)
+from training_assets.embedding.backends import REFERENCE, BackendError, resolve_backend
 from training_assets.embedding.encoder import BUNDLED_MODEL, Embedder
 from training_assets.indexing.hnsw import HnswParams
 from training_assets.indexing.sync import sync_span_index

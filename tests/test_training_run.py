@@ -12,6 +12,7 @@ import pytest
 from safetensors.torch import load_file
 from training_helpers import run_tiny
 
+from training_assets.cpu import cpu_has_bf16
 from training_assets.training.checkpoints import completed_checkpoints
 from training_assets.training.config import TrainingConfig, TrainingConfigError, resolve_hardware
 
@@ -111,9 +112,27 @@ def test_bad_configs_fail_before_any_training(tiny_model_dir, tmp_path, override
     assert not any((tmp_path / "runs").glob("*/metrics.jsonl"))
 
 
-def test_auto_precision_on_cpu_is_fp32_and_bf16_is_allowed():
+def test_auto_precision_on_cpu_is_bf16_where_the_cpu_has_it_and_fp32_stays_one_setting_away():
     config = TrainingConfig()
     config.validate()
     if resolve_hardware("auto", "auto").device.type != "cuda":
-        assert resolve_hardware("auto", "auto").precision == "fp32"
+        expected = "bf16" if cpu_has_bf16() else "fp32"
+        assert resolve_hardware("auto", "auto").precision == expected
         assert resolve_hardware("cpu", "bf16").autocast_dtype is not None
+        assert resolve_hardware("cpu", "fp32").autocast_dtype is None
+
+
+def test_bf16_training_tracks_fp32(tiny_model_dir, tmp_path):
+    """The same 8 steps in fp32 and under bf16 autocast (fp32 master weights and AdamW
+    state): each step's train loss and the best validation loss within 3 %."""
+    fp32 = run_tiny(tiny_model_dir, tmp_path / "fp32", precision="fp32")
+    bf16 = run_tiny(tiny_model_dir, tmp_path / "bf16", precision="bf16")
+
+    def losses(summary):
+        lines = (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()
+        return [m["loss"] for m in map(json.loads, lines) if "loss" in m]
+
+    pairs = list(zip(losses(fp32), losses(bf16), strict=True))
+    assert len(pairs) == 8 and all(abs(a - b) <= 0.03 * a for a, b in pairs), pairs
+    assert abs(fp32["best_val_loss"] - bf16["best_val_loss"]) <= 0.03 * fp32["best_val_loss"]
+    assert bf16["best_val_loss"] < bf16["base_val_loss"]

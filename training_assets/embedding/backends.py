@@ -16,9 +16,7 @@ install beside the CPU torch wheel); the README says more.
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-
+from training_assets.cpu import cpu_has_bf16
 from training_assets.settings import SettingsError
 
 BACKENDS = ("auto", "torch-fp32", "torch-bf16", "torch-fp16")
@@ -28,17 +26,6 @@ _DTYPES = {"torch-fp32": "float32", "torch-bf16": "bfloat16", "torch-fp16": "flo
 
 class BackendError(SettingsError):
     pass
-
-
-@cache
-def cpu_has_bf16() -> bool:
-    """Does this CPU multiply bf16 in hardware (AVX512-BF16 or AMX)? Linux flags; False
-    where they cannot be read."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
 
 
 def resolve_backend(backend: str, device: str) -> str:

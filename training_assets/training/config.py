@@ -86,6 +86,8 @@ def resolve_hardware(device: str, precision: str) -> Hardware:
     """The device and precision a run will use, or a TrainingConfigError saying why not."""
     import torch
 
+    from training_assets.cpu import cpu_has_bf16
+
     cuda = torch.cuda.is_available()
     if device == "auto":
         device = "cuda" if cuda else "cpu"
@@ -96,7 +98,10 @@ def resolve_hardware(device: str, precision: str) -> Hardware:
     on_cuda = device.startswith("cuda")
     bf16_ok = on_cuda and torch.cuda.is_bf16_supported()
     if precision == "auto":
-        precision = "bf16" if bf16_ok else "fp16" if on_cuda else "fp32"
+        # bf16 autocast over fp32 master weights and optimizer state: on CUDA with bf16,
+        # and on CPUs that multiply bf16 in hardware (AVX512-BF16, AMX); fp16 on older GPUs
+        cpu_bf16 = not on_cuda and cpu_has_bf16()
+        precision = "bf16" if bf16_ok or cpu_bf16 else "fp16" if on_cuda else "fp32"
     if precision == "fp16" and not on_cuda:
         raise TrainingConfigError(
             "precision fp16 needs a CUDA device (CPU kernels do not train in fp16); "
