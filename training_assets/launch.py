@@ -130,24 +130,23 @@ _DISK_FULL_MARKS = ("No space left on device", "database or disk is full", "Errn
 _LOW_SPACE_MIB = 64
 
 
-def curation_run(
-    key: str, step_per_process: bool, assets=None, say: Say = _log
-) -> tuple[str, str, bool]:
+def _execute(
+    dagster_instance, job_name: str, config: dict, tags: dict, selection, say: Say, prefix: str
+) -> tuple[str, bool]:
+    """One run here, tagged with this process; a failure summed up through `say`."""
     import dagster as dg
 
-    dagster_instance = instance()
-    fail_runs_of_dead_processes(dagster_instance)
     with dg.execute_job(
-        reconstructable_job("curation_job"),
+        reconstructable_job(job_name),
         dagster_instance,
-        run_config=run_config(step_per_process=step_per_process),
-        tags={"dagster/partition": key, **_process_tag()},
-        asset_selection=list(assets) if assets else None,
+        run_config=config,
+        tags={**tags, **_process_tag()},
+        asset_selection=selection,
     ) as result:
         if not result.success:
             for line in explain_failure(dagster_instance, result.run_id):
-                say(f"{key}: {line}")
-        return key, result.run_id, result.success
+                say(f"{prefix}{line}")
+        return result.run_id, result.success
 
 
 def materialize_batches(
@@ -162,16 +161,26 @@ def materialize_batches(
     """
     from training_assets.ingestion.landing import find_manifest
 
-    instance()
+    dagster_instance = instance()
     import training_assets.definitions  # noqa: F401 - settings are checked on import, first
 
+    fail_runs_of_dead_processes(dagster_instance)
     landing = ensure_workspace() / "landing"
     outcomes = []
     for key in keys:
         spans = find_manifest(landing, key).batch(key).spans
         say(f"materializing batch {key} ({spans} spans) ...")
         assets = (selections or {}).get(key)
-        outcomes.append(curation_run(key, spans >= ISOLATED_BATCH_SPANS, assets, say))
+        run_id, ok = _execute(
+            dagster_instance,
+            "curation_job",
+            run_config(step_per_process=spans >= ISOLATED_BATCH_SPANS),
+            {"dagster/partition": key},
+            list(assets) if assets else None,
+            say,
+            f"{key}: ",
+        )
+        outcomes.append((key, run_id, ok))
     return outcomes
 
 
@@ -186,17 +195,6 @@ def run_job(
 
     dagster_instance = instance()  # sets DAGSTER_HOME before the definitions are imported
     fail_runs_of_dead_processes(dagster_instance)
-    config = run_config(ops_config)
     say(f"running {job_name} ...")
     selection = [dg.AssetKey(name) for name in assets] if assets else None
-    with dg.execute_job(
-        reconstructable_job(job_name),
-        dagster_instance,
-        run_config=config,
-        asset_selection=selection,
-        tags=_process_tag(),
-    ) as result:
-        if not result.success:
-            for line in explain_failure(dagster_instance, result.run_id):
-                say(line)
-        return result.run_id, result.success
+    return _execute(dagster_instance, job_name, run_config(ops_config), {}, selection, say, "")
