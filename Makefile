@@ -9,7 +9,7 @@ export TRAINING_WORKSPACE ?= $(CURDIR)/workspace
 export HF_HUB_OFFLINE     := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup system-packages demo test test-slow ui bench lint clean
+.PHONY: setup system-packages llama demo test test-slow ui bench lint clean
 
 setup: $(STAMP)
 
@@ -39,13 +39,18 @@ system-packages:
 		|| echo "could not install$$missing: their tests will skip"; \
 	else echo "not installed:$$missing (sudo apt-get install$$missing); their tests will skip"; fi
 
+# llama.cpp (llama-cpp-python and its server) for the parity checks of exported GGUF
+# files: compiles llama.cpp, several minutes on two cores. `make test-slow` uses it.
+llama: setup
+	$(PY) -c "import llama_cpp.server.app" 2>/dev/null || $(PIP) install --quiet -e '.[llama]'
+
 demo: setup
 	$(VENV)/bin/training-assets demo
 
 test: setup system-packages
 	$(PY) -m pytest -q
 
-test-slow: setup
+test-slow: setup llama
 	$(PY) -m pytest -q -m slow
 
 ui: setup

@@ -2,8 +2,9 @@
 the sensors and the rotation op that use them, and a deployment sets them in one place
 (`build_resources`, from the environment settings of `training_assets.settings`).
 
-- `DeployPolicyResource`: how much lower the best checkpoint's validation loss must be
-  than the deployed model's before `best_checkpoint_sensor` deploys it.
+- `DeployPolicyResource`: the lower bound the best checkpoint's loss-gain interval over
+  the deployed model must clear before `best_checkpoint_sensor` deploys it (nats per
+  answer token; 0 = the interval excludes 0).
 - `RegenerationPolicyResource`: when `low_data_sensor` asks for regeneration (too few
   fresh examples, at most once per cooldown) and when for a retrain.
 - `RotationBudgetResource`: the workspace budget, the share that starts a rotation and

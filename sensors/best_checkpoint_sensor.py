@@ -14,9 +14,10 @@ from training_assets.jobs import deploy_job
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="On each new best_checkpoint materialization (cursor: its event id), requests a "
-    "deploy run when its checkpoint beats the deployed model's validation loss by more than "
-    "TRAINING_DEPLOY_MARGIN (default 0.01) without a golden-set regression. run_key = run id + "
-    "checkpoint, so the same checkpoint is never deployed twice.",
+    "deploy run when its checkpoint's golden answer-loss gain over the deployed model has a "
+    "bootstrap interval above TRAINING_DEPLOY_MARGIN (default 0: the interval excludes 0) and no "
+    "golden metric's interval says it regresses. run_key = run id + checkpoint, so the same "
+    "checkpoint is never deployed twice.",
 )
 def best_checkpoint_sensor(
     context: dg.SensorEvaluationContext,

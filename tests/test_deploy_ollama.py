@@ -12,7 +12,6 @@ from fake_ollama import FakeOllama
 
 from resources import DeployPolicyResource, WorkspaceResource
 from sensors.best_checkpoint_sensor import best_checkpoint_sensor
-from training_assets.deploy.decision import deploy_decision
 from training_assets.deploy.ollama_client import (
     OllamaClient,
     OllamaError,
@@ -66,26 +65,27 @@ def test_no_server_is_a_clear_error():
         OllamaClient(f"127.0.0.1:{port}", timeout=5).version()
 
 
-def _best(checkpoint="step-000020", val_loss=1.50, reference_loss=1.60, reference="base"):
+def _best(low: float, high: float, checkpoint="step-000020"):
+    """A best_checkpoint document whose golden loss gain has the interval [low, high]."""
     return {
         "run_id": "run-1",
         "checkpoint": checkpoint,
         "path": f"/runs/run-1/checkpoints/{checkpoint}",
-        "val_loss": val_loss,
-        "reference": reference,
-        "scores": {reference: {"val_loss": reference_loss}},
+        "reference": "base",
+        "comparison": {
+            "confirmation": {
+                "split": "golden",
+                "verdict": "better" if low > 0 else "no clear difference",
+                "interval": {
+                    "estimate": (low + high) / 2,
+                    "low": low,
+                    "high": high,
+                    "level": 0.95,
+                    "examples": 64,
+                },
+            }
+        },
     }
-
-
-def test_deploy_decision_needs_a_better_checkpoint_by_the_margin():
-    assert deploy_decision(_best(), None, 0.01)[0]
-    assert not deploy_decision(_best(val_loss=1.595), None, 0.01)[
-        0
-    ]  # better, but within the margin
-    assert not deploy_decision(_best(val_loss=1.60), None, 0.0)[0]  # equal
-    assert not deploy_decision(_best(checkpoint=None), None, 0.0)[0]
-    deployed = {"checkpoint_path": "/runs/run-1/checkpoints/step-000020"}
-    assert not deploy_decision(_best(), deployed, 0.0)[0]  # already deployed
 
 
 def test_best_checkpoint_sensor_requests_one_deploy_per_checkpoint(workspace):
@@ -103,12 +103,12 @@ def test_best_checkpoint_sensor_requests_one_deploy_per_checkpoint(workspace):
             return best_checkpoint_sensor(context)
 
     assert not tick().run_requests  # nothing evaluated yet
-    (workspace / "best_checkpoint.json").write_text(json.dumps(_best(val_loss=1.70)))
+    (workspace / "best_checkpoint.json").write_text(json.dumps(_best(-0.01, 0.05)))
     instance.report_runless_asset_event(dg.AssetMaterialization("best_checkpoint"))
     worse = tick()
-    assert not worse.run_requests and "not better" in worse.skip_reason.skip_message
+    assert not worse.run_requests and "lower bound not above 0" in worse.skip_reason.skip_message
 
-    (workspace / "best_checkpoint.json").write_text(json.dumps(_best(val_loss=1.40)))
+    (workspace / "best_checkpoint.json").write_text(json.dumps(_best(0.02, 0.06)))
     instance.report_runless_asset_event(dg.AssetMaterialization("best_checkpoint"))
     better = tick(worse.cursor)
     assert [r.run_key for r in better.run_requests] == ["deploy:run-1:step-000020"]

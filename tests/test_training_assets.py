@@ -76,6 +76,10 @@ def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
         dg.AssetKey("training_dataset")
     ).asset_materialization.metadata
     assert meta["examples"].value == 140 and meta["tokens_total"].value == dataset["tokens"].sum()
+    # the held-out check ran (qa_spans repeat their questions: those moved to train)
+    assert meta["heldout_moved_to_train"].value == sum(
+        meta[f"heldout_moved_{r}"].value for r in ("same_prompt", "ngram", "cosine")
+    )
 
     summary = json.loads((workspace / "lora_checkpoints.json").read_text())
     run_dir = Path(summary["run_dir"])
@@ -94,6 +98,10 @@ def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
     assert any(m.startswith("models evaluated (step-000004: 4 golden answers) 3/3 (") for m in logs)
     golden = evals.filter(pl.col("split") == "golden")
     assert golden.height == 3 * 4 and golden["chrf"].is_not_null().all()
+    # golden rows carry the answer loss, the answer's cosine to the reference, a budget
+    assert golden["loss_sum"].is_not_null().all() and golden["tokens"].min() > 0
+    assert golden["answer_cosine"].is_between(-1.0001, 1.0001).all()
+    assert (golden["budget"] <= 8).all() and golden["judge_score"].is_null().all()
     pairwise = evals.filter(pl.col("split") == "validation").pivot(
         on="model", index="example_id", values="loss_sum"
     )
@@ -103,6 +111,22 @@ def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
     assert best["reference"] == "base" and set(best["verdicts"]) == {"step-000002", "step-000004"}
     assert Path(best["path"]).is_dir() and best["verdicts"][best["checkpoint"]].startswith("best")
     assert best["batches"] == ["batch-a", "batch-b"]
+    confirmation = best["comparison"]["confirmation"]
+    assert confirmation["split"] == "golden" and confirmation["interval"]["examples"] == 4
+    low, high = confirmation["interval"]["low"], confirmation["interval"]["high"]
+    assert low <= confirmation["interval"]["estimate"] <= high
+    checks = {
+        e.check_name: e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key == dg.AssetKey("best_checkpoint")
+    }
+    assert checks["no_golden_regression"] is True
+    assert checks["better_than_reference"] == (low > 0)
+    best_meta = instance.get_latest_materialization_event(
+        dg.AssetKey("best_checkpoint")
+    ).asset_materialization.metadata
+    assert "golden loss gain" in best_meta["comparison"].value
+    assert best_meta["golden_loss_gain_per_example"].value.startswith("![")
 
     # deploy: merge + GGUF + Modelfile + push to a stand-in Ollama server
     deploy = defs.resolve_job_def("deploy_job")

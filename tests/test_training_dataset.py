@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -10,12 +11,16 @@ from training_assets.lm.batches import collate
 from training_assets.training.batches import pack_rows, packed_batches, padded_batches
 from training_assets.training.dataset import (
     IGNORE_INDEX,
+    MAX_GOLDEN_SHARE,
     DatasetCounts,
     build_examples,
+    golden_cut_for,
     labels_for,
     split_of,
+    split_point,
     tokenize_span,
 )
+from training_assets.training.heldout import contaminated
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +52,74 @@ def test_loss_is_on_the_final_answer_only_and_the_template_is_the_tokenizers(tok
     assert [m["role"] for m in example.messages] == ["user", "assistant", "user", "assistant"]
 
 
-def test_splits_are_a_stable_function_of_the_id():
-    ids = [f"span-{i}" for i in range(4000)]
-    first = [split_of(i, 0.05, 0.02) for i in ids]
-    assert first == [split_of(i, 0.05, 0.02) for i in ids]
-    share = {s: first.count(s) / len(ids) for s in ("train", "validation", "golden")}
+def test_splits_are_a_stable_function_of_the_thread():
+    keys = [f"thread-{i}" for i in range(4000)]
+    first = [split_of(k, 0.05, 0.02) for k in keys]
+    assert first == [split_of(k, 0.05, 0.02) for k in keys]
+    share = {s: first.count(s) / len(keys) for s in ("train", "validation", "golden")}
     assert 0.035 < share["validation"] < 0.065 and 0.01 < share["golden"] < 0.03
-    # growing the golden share only moves validation/train examples into golden
-    grown = [split_of(i, 0.05, 0.03) for i in ids]
-    assert all(g == "golden" for f, g in zip(first, grown, strict=True) if f == "golden")
+    # a larger golden share takes train examples only; validation stays as it was
+    grown = [split_of(k, 0.05, 0.03) for k in keys]
+    for before, after in zip(first, grown, strict=True):
+        assert after == before or (before == "train" and after == "golden")
+
+
+def test_the_golden_share_grows_to_the_minimum_and_shrinks_back_as_data_grows():
+    points = [split_point(f"thread-{i}") for i in range(1000)]
+    cut = golden_cut_for(points, 0.02, 64)
+    assert sum(p < cut for p in points) == 64
+    more = points + [split_point(f"thread-{i}") for i in range(1000, 20000)]
+    assert golden_cut_for(more, 0.02, 64) == 0.02  # 2 % of 20k is already ≥ 64
+    assert golden_cut_for(points[:40], 0.02, 64) == MAX_GOLDEN_SHARE  # never all held out
+
+
+def test_a_thread_falls_wholly_on_one_side(tokenizer):
+    spans = [
+        _span(id=f"t{t}-s{s}", thread_id=f"t{t}", this=f"question {t} {s}")
+        for t in range(60)
+        for s in range(4)
+    ]
+    examples, counts = build_examples(tokenizer, spans, 256, 0.1, 0.05, golden_min_examples=16)
+    by_thread = {}
+    for example in examples:
+        by_thread.setdefault(example.id.split("-")[0], set()).add(example.split)
+    assert all(len(splits) == 1 for splits in by_thread.values())
+    assert counts.by_split["golden"] >= 16
+
+
+def test_heldout_near_duplicates_of_train_move_to_train():
+    shared = " ".join(f"w{i}" for i in range(20))  # a 20-word run, longer than NGRAM
+    train = [
+        {"id": "t1", "this": "How do I sort a list in Python?", "if_ok": "Use sorted()."},
+        {"id": "t2", "this": "Tell me a story", "if_ok": f"Once upon a time {shared} the end"},
+        {"id": "t3", "this": "What is rust?", "if_ok": "A language."},
+    ]
+    heldout = [
+        {"id": "h1", "this": "how do I sort a list in python", "if_ok": "sorted(x)"},
+        {"id": "h2", "this": "Another story please", "if_ok": f"Here: {shared}!"},
+        {"id": "h3", "this": "What is go?", "if_ok": "Another language."},
+        {"id": "h4", "this": "Something unrelated", "if_ok": "Nothing in common at all."},
+    ]
+    vectors = {
+        "t3": np.array([1.0, 0.0]),
+        "h3": np.array([0.99, 0.141]),
+        "h4": np.array([0.0, 1.0]),
+    }
+    found = contaminated(heldout, train, vectors)
+    assert found == {"h1": "same_prompt", "h2": "ngram", "h3": "cosine"}
+    # a 12-word overlap is not enough
+    short = " ".join(shared.split()[:12])
+    assert contaminated([{"id": "h", "this": "x", "if_ok": short}], train) == {}
+
+
+def test_build_examples_counts_heldout_examples_moved_to_train(tokenizer):
+    spans = [_span(id=f"s{i}", this=f"unique question number {i}") for i in range(200)]
+    spans += [_span(id=f"d{i}", this=f"unique question number {i}") for i in range(200)]
+    examples, counts = build_examples(tokenizer, spans, 256, 0.1, 0.05)
+    heldout = {e.id for e in examples if e.split != "train"}
+    train_prompts = {e.messages[-2]["content"] for e in examples if e.split == "train"}
+    assert counts.heldout_moved["same_prompt"] > 0
+    assert not any(e.messages[-2]["content"] in train_prompts for e in examples if e.id in heldout)
 
 
 def test_length_rule_trims_context_then_truncates_the_answer_then_drops(tokenizer):

@@ -124,7 +124,8 @@ DEMO_TRAINING = {
         "learning_rate": 3e-4,
         "max_eval_examples": 24,
     },
-    "checkpoint_evals": {"max_golden_examples": 8, "max_new_tokens": 64},
+    # 64 golden answers, each to a budget that fits its reference, at most 128 new tokens
+    "checkpoint_evals": {"max_golden_examples": 64, "max_new_tokens": 128},
 }
 
 
@@ -155,12 +156,37 @@ def _train_demo_model(workspace: Path) -> list[str]:
     scores = best["scores"]
     for name, score in scores.items():
         print(
-            f"    {name:12s} val loss {score['val_loss']:.4f}  golden chrF {score['golden_chrf']:5.1f}  "
-            f"token F1 {score['golden_token_f1']:.3f}  stop rate {score['stop_rate']:.2f}"
+            f"    {name:12s} val loss {score['val_loss']:.4f}  golden loss {score['golden_loss']:.4f}  "
+            f"chrF {score['golden_chrf']:5.1f}  token F1 {score['golden_token_f1']:.3f}  "
+            f"answer cosine {score['golden_answer_cosine']:.3f}  stop rate {score['stop_rate']:.2f}"
         )
+    level = best["rule"]["confidence_level"]
+    print(f"    against {best['reference']}, paired, {level:.0%} bootstrap intervals:")
+    for name, comparison in best["comparisons"].items():
+        gain = comparison["confirmation"]["interval"]
+        golden = ", ".join(
+            f"{metric} {i['estimate']:+.3f} [{i['low']:+.3f}, {i['high']:+.3f}]"
+            for metric, i in comparison["golden"].items()
+        )
+        print(
+            f"      {name}: {comparison['confirmation']['split']} loss gain "
+            + (
+                f"{gain['estimate']:+.4f} [{gain['low']:+.4f}, {gain['high']:+.4f}]"
+                if gain
+                else "—"
+            )
+            + f" ({comparison['confirmation']['verdict']}); {golden}"
+        )
+        print(f"        {best['verdicts'][name]}")
     print(f"    best_checkpoint: {best['checkpoint'] or 'none (every checkpoint regresses)'}")
     print(f"    run folder: {summary['run_dir']}")
     if best["checkpoint"] is None:
+        return []
+    from training_assets.deploy.decision import deploy_decision
+
+    deploy, reason = deploy_decision(best, read_document(workspace, "deployed_model"), 0.0)
+    print(f"    the deploy rule (best_checkpoint_sensor's): {reason}")
+    if not deploy:
         return []
     return _deploy_demo_model(workspace)
 

@@ -1,10 +1,11 @@
 """When a better checkpoint should replace the deployed model (the best_checkpoint_sensor's rule).
 
-Deploy when `best_checkpoint` names a checkpoint (so it already passed the golden-set
-no-regression rule against the deployed model), that checkpoint is not the one deployed,
-and its validation loss is lower than the reference's (the deployed model, or the base
-before any deploy, measured in the same `checkpoint_evals`) by more than `margin`.
-Equal or worse deploys nothing.
+Deploy when `best_checkpoint` names a checkpoint (so no golden metric's interval says it
+regresses against the deployed model), that checkpoint is not the one deployed, and its
+answer-loss gain over the reference — measured on the golden examples, which played no
+part in choosing it — has an interval whose lower bound is above `margin` (nats per
+answer token; 0 by default: the interval excludes 0). A gain whose interval reaches 0 is
+noise and deploys nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ def deploy_decision(best: dict, deployed: dict | None, margin: float) -> tuple[b
         return False, "no eligible checkpoint (every one regressed on the golden set)"
     if deployed is not None and deployed.get("checkpoint_path") == best.get("path"):
         return False, f"{best['run_id']}/{best['checkpoint']} is already deployed"
-    reference = best["scores"][best["reference"]]
-    gain = reference["val_loss"] - best["val_loss"]
-    label = f"{best['run_id']}/{best['checkpoint']} val loss {best['val_loss']:.4f} vs {best['reference']} {reference['val_loss']:.4f}"
-    if gain <= margin:
-        return False, f"{label}: not better by more than {margin}"
-    return True, f"{label}: better by {gain:.4f}"
+    label = f"{best['run_id']}/{best['checkpoint']} against {best['reference']}"
+    confirmation = (best.get("comparison") or {}).get("confirmation") or {}
+    interval = confirmation.get("interval")
+    if interval is None:
+        return False, f"{label}: no loss gain with an interval (materialize best_checkpoint again)"
+    gain = (
+        f"{confirmation['split']} loss gain {interval['estimate']:+.4f} "
+        f"[{interval['low']:+.4f}, {interval['high']:+.4f}] at {interval['level']:.0%}"
+    )
+    if interval["low"] <= margin:
+        return False, f"{label}: {gain}, lower bound not above {margin}: not deployed"
+    return True, f"{label}: {gain}: better"

@@ -1,7 +1,10 @@
 """Evaluate one LoRA run: the base model, every checkpoint of the run and the model
 deployed now (when it is not one of them), each on the run's validation examples (answer
-loss, per example) and on the golden set (greedy answers scored with chrF, token F1 and
-whether the model ended its turn). Pure of Dagster: `checkpoint_evals` calls it.
+loss, per example) and on the golden set (answer loss, and greedy answers scored with
+chrF, token F1, the cosine of answer and reference under the project's embedding model,
+and whether the model ended its turn). Each golden answer's budget fits its reference
+(`answer_budgets`). Pure of Dagster: `checkpoint_evals` calls it; the per-example rows
+are what `selection.py` compares pairwise.
 
 torch and peft are imported inside the function: loading the code location (and every
 curation step process) then never pays for them.
@@ -32,8 +35,11 @@ EVAL_SCHEMA = {
     "generation": pl.String,
     "chrf": pl.Float64,
     "token_f1": pl.Float64,
+    "answer_cosine": pl.Float64,
+    "judge_score": pl.Float64,  # 1–10 from the optional judge (judge.py); null when off
     "stopped": pl.Boolean,
     "expected_stop": pl.Boolean,
+    "budget": pl.Int64,
 }
 
 
@@ -51,7 +57,7 @@ def deployed_checkpoint(root: Path, run_checkpoints: list[Path]) -> Path | None:
 
 
 def _golden_rows(
-    model_name: str, step: int, golden, answers, budget: int, answer_tokens
+    model_name: str, step: int, golden, answers, losses, budgets, answer_tokens, cosines, grades
 ) -> list[dict]:
     from training_assets.evaluation.measures import chrf, token_f1
 
@@ -61,18 +67,37 @@ def _golden_rows(
             "step": step,
             "split": "golden",
             "example_id": example_id,
-            "loss_sum": None,
-            "tokens": None,
+            "loss_sum": loss.loss_sum,
+            "tokens": loss.tokens,
             "generation": answer.text,
             "chrf": chrf(answer.text, reference),
             "token_f1": token_f1(answer.text, reference),
+            "answer_cosine": cosine,
+            "judge_score": None if grade is None else float(grade),
             "stopped": answer.stopped,
             "expected_stop": expected <= budget,
+            "budget": budget,
         }
-        for example_id, reference, answer, expected in zip(
-            golden.ids, golden.answers, answers, answer_tokens, strict=True
+        for example_id, reference, answer, loss, budget, expected, cosine, grade in zip(
+            golden.ids,
+            golden.answers,
+            answers,
+            losses,
+            budgets,
+            answer_tokens,
+            cosines,
+            grades,
+            strict=True,
         )
     ]
+
+
+def answer_cosines(embed, answers, reference_vectors) -> list[float | None]:
+    """Cosine of each answer and its reference (unit vectors from `embed`)."""
+    if embed is None or reference_vectors is None or not answers:
+        return [None] * len(answers)
+    vectors = embed([a.text for a in answers])
+    return [float(v) for v in (vectors * reference_vectors).sum(axis=1)]
 
 
 def _validation_rows(model_name: str, step: int, examples: list[dict]) -> list[dict]:
@@ -87,8 +112,11 @@ def _validation_rows(model_name: str, step: int, examples: list[dict]) -> list[d
             "generation": None,
             "chrf": None,
             "token_f1": None,
+            "answer_cosine": None,
+            "judge_score": None,
             "stopped": None,
             "expected_stop": None,
+            "budget": None,
         }
         for item in examples
     ]
@@ -103,13 +131,17 @@ def evaluate_run(
     max_golden_examples: int,
     max_new_tokens: int,
     log: Callable[[str], None] = lambda message: None,
+    embed: Callable[[list[str]], object] | None = None,
+    judge=None,
 ) -> tuple[pl.DataFrame, int]:
     """Per-example rows (EVAL_SCHEMA + run_id) of every model, and the golden set's size.
-    `base_model` is a BaseModelResource (its tokenizer and causal LM)."""
+    `base_model` is a BaseModelResource (its tokenizer and causal LM); `embed` turns texts
+    into unit vectors (the project's embedding model) for the answer cosine; `judge`, a
+    `judge.Judge` or None, grades each golden answer against its reference."""
 
     from peft import PeftModel
 
-    from training_assets.lm.generation import generate_answers, pad_token_id
+    from training_assets.lm.generation import answer_budgets, generate_answers, pad_token_id
     from training_assets.lm.losses import example_losses
     from training_assets.training.checkpoints import completed_checkpoints, read_state
     from training_assets.training.config import resolve_hardware
@@ -121,6 +153,9 @@ def evaluate_run(
     )
     golden = example_set(golden_table.to_dicts())
     answer_tokens = (golden_table["tokens"] - golden_table["prompt_tokens"]).to_list()
+    budgets = answer_budgets(answer_tokens, max_new_tokens)
+    conversations = [m[:-1] for m in golden_table["messages"].to_list()] if judge else []
+    reference_vectors = embed(list(golden.answers)) if embed is not None and golden.ids else None
     tokenizer = base_model.tokenizer()
     run = RunFolder(run_dir)
     run_config = run.read_config()["config"]
@@ -129,10 +164,26 @@ def evaluate_run(
     model = PeftModel.from_pretrained(
         base_model.causal_lm(), str(checkpoints[0]), adapter_name=checkpoints[0].name
     ).to(device)
+    pad_id = pad_token_id(tokenizer)
+
+    def golden_rows(name: str, step: int) -> list[dict]:
+        answers = generate_answers(model, tokenizer, golden.prompts(), budgets, device)
+        losses = example_losses(
+            model, golden.ids, golden.input_ids, golden.prompt_tokens, pad_id, device
+        )
+        cosines = answer_cosines(embed, answers, reference_vectors)
+        grades = (
+            judge.grade_all(conversations, golden.answers, [a.text for a in answers])
+            if judge is not None
+            else [None] * len(answers)
+        )
+        return _golden_rows(
+            name, step, golden, answers, losses, budgets, answer_tokens, cosines, grades
+        )
+
     rows = _validation_rows(BASE, 0, run.read_base_eval()["examples"])
     with model.disable_adapter():
-        answers = generate_answers(model, tokenizer, golden.prompts(), max_new_tokens, device)
-    rows += _golden_rows(BASE, 0, golden, answers, max_new_tokens, answer_tokens)
+        rows += golden_rows(BASE, 0)
     adapters = [(c.name, c, read_state(c)) for c in checkpoints]
     deployed = deployed_checkpoint(workspace_root, checkpoints)
     if deployed is not None:
@@ -140,7 +191,7 @@ def evaluate_run(
     total = 1 + len(adapters)
     log(
         rate_line(
-            f"models evaluated (base: {len(answers)} golden answers)",
+            f"models evaluated (base: {len(golden.ids)} golden answers)",
             1,
             total,
             time.perf_counter() - started,
@@ -160,16 +211,15 @@ def evaluate_run(
                 subset.ids,
                 subset.input_ids,
                 subset.prompt_tokens,
-                pad_token_id(tokenizer),
+                pad_id,
                 device,
             )
             state = {"step": -1, "val_examples": [vars(x) for x in losses]}
         rows += _validation_rows(name, state["step"], state["val_examples"])
-        answers = generate_answers(model, tokenizer, golden.prompts(), max_new_tokens, device)
-        rows += _golden_rows(name, state["step"], golden, answers, max_new_tokens, answer_tokens)
+        rows += golden_rows(name, state["step"])
         log(
             rate_line(
-                f"models evaluated ({name}: {len(answers)} golden answers)",
+                f"models evaluated ({name}: {len(golden.ids)} golden answers)",
                 done,
                 total,
                 time.perf_counter() - started,

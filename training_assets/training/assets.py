@@ -23,6 +23,7 @@ from training_assets.training.dataset import (
     build_examples,
     dataset_table,
     length_histogram,
+    read_span_vectors,
     read_spans,
 )
 from training_assets.training.run_folder import RunFolder
@@ -37,6 +38,8 @@ class TrainingDatasetConfig(dg.Config):
     max_seq_len: int = 1024
     validation_fraction: float = 0.05
     golden_fraction: float = 0.02
+    # the golden share grows (up to a quarter of the data) until it holds this many
+    golden_min_examples: int = 64
 
 
 @dg.asset(
@@ -62,6 +65,10 @@ def training_dataset(
     if not batches_read:
         raise dg.Failure("no diamonds_plus batch is materialized: run the curation job first")
     tokenizer = base_model.tokenizer()
+    vectors = read_span_vectors(
+        {key: workspace.table_path("span_embeddings", key) for key in sorted(batches)},
+        set(spans["id"].to_list()),
+    )
     try:
         examples, counts = build_examples(
             tokenizer,
@@ -69,6 +76,8 @@ def training_dataset(
             config.max_seq_len,
             config.validation_fraction,
             config.golden_fraction,
+            config.golden_min_examples,
+            vectors,
         )
     except ChatTemplateError as error:
         raise dg.Failure(f"{base_model.model}: {error}") from error
@@ -78,7 +87,9 @@ def training_dataset(
     context.log.info(
         f"{counts.examples} examples from {counts.spans} diamonds+ spans "
         f"({dict(counts.by_split)}); {counts.context_trimmed} context-trimmed, "
-        f"{counts.answer_truncated} answers truncated, {counts.dropped_prompt_too_long} dropped"
+        f"{counts.answer_truncated} answers truncated, {counts.dropped_prompt_too_long} dropped; "
+        f"held-out examples moved to train (a near-duplicate in train): "
+        f"{dict(counts.heldout_moved) or 'none'}"
     )
     return dg.Output(
         table,
@@ -91,6 +102,13 @@ def training_dataset(
             "context_trimmed": counts.context_trimmed,
             "answer_truncated": counts.answer_truncated,
             "dropped_prompt_too_long": counts.dropped_prompt_too_long,
+            "golden_share": counts.golden_cut,
+            "heldout_moved_to_train": sum(counts.heldout_moved.values()),
+            **{
+                f"heldout_moved_{reason}": counts.heldout_moved.get(reason, 0)
+                for reason in ("same_prompt", "ngram", "cosine")
+            },
+            "span_vectors_for_heldout_check": len(vectors),
             "batches": batches_read,
             "token_length_histogram": markdown_table(
                 ["tokens", "examples"], [(f"{low}–{high}", n) for low, high, n in histogram]

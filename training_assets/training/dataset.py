@@ -14,22 +14,31 @@ Length rule, applied in this order when an example is over `max_seq_len` tokens:
    the model to stop there);
 3. otherwise drop the example (`dropped_prompt_too_long`).
 
-Splits are by a hash of the span id, so an example keeps its split as data grows:
-`golden` (a small fixed share, scored on generations), `validation`, `train`.
+Splits are by a hash of the span's thread (its id when it has none), so a conversation
+falls wholly on one side and an example keeps its split as data grows: `golden` (the
+lowest points: a share, and at least `golden_min_examples` while the data allows; scored
+on generations), `validation` (the highest points), `train` (the rest). As data grows,
+the golden share only shrinks towards its fraction, so an example can leave the held-out
+sets for train, never the other way. Held-out examples with a near-duplicate in train
+move to train (`heldout.py`), counted by reason.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
 from training_assets.lm import IGNORE_INDEX
+from training_assets.training.heldout import contaminated
 
 SPLITS = ("train", "validation", "golden")
+# the golden share never takes more than this, whatever golden_min_examples asks
+MAX_GOLDEN_SHARE = 0.25
 
 
 class ChatTemplateError(ValueError):
@@ -55,15 +64,37 @@ class DatasetCounts:
     answer_truncated: int = 0
     dropped_prompt_too_long: int = 0
     by_split: Counter = field(default_factory=Counter)
+    heldout_moved: Counter = field(default_factory=Counter)  # reason -> moved to train
+    golden_cut: float = 0.0
 
 
-def split_of(example_id: str, validation_fraction: float, golden_fraction: float) -> str:
-    point = int.from_bytes(hashlib.sha256(example_id.encode()).digest()[:8], "big") / 2**64
-    if point < golden_fraction:
+def split_key(span: Mapping) -> str:
+    """What the split hashes: the thread, so a conversation stays on one side."""
+    return span.get("thread_id") or span["id"]
+
+
+def split_point(key: str) -> float:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+
+
+def split_of(key: str, validation_fraction: float, golden_cut: float) -> str:
+    point = split_point(key)
+    if point < golden_cut:
         return "golden"
-    if point < golden_fraction + validation_fraction:
+    if point >= 1.0 - validation_fraction:
         return "validation"
     return "train"
+
+
+def golden_cut_for(points: list[float], golden_fraction: float, golden_min_examples: int) -> float:
+    """The golden split's upper point: `golden_fraction`, raised until at least
+    `golden_min_examples` examples fall below it, never above MAX_GOLDEN_SHARE."""
+    cut = golden_fraction
+    if golden_min_examples > 0 and points:
+        ordered = sorted(points)
+        wanted = ordered[min(golden_min_examples, len(ordered)) - 1]
+        cut = max(cut, math.nextafter(wanted, 1.0))
+    return min(cut, MAX_GOLDEN_SHARE)
 
 
 def span_messages(span: dict, context_turns: int | None = None) -> list[dict]:
@@ -141,16 +172,30 @@ def build_examples(
     max_seq_len: int,
     validation_fraction: float,
     golden_fraction: float,
+    golden_min_examples: int = 0,
+    vectors: Mapping | None = None,
 ) -> tuple[list[TokenizedExample], DatasetCounts]:
-    counts = DatasetCounts()
-    examples = []
+    """Tokenized examples of `spans` with their splits; `vectors` (span id -> unit
+    vector) lets the held-out check find near-duplicates by cosine too."""
+    spans = list(spans)
+    counts = DatasetCounts(spans=len(spans))
+    cut = golden_cut_for(
+        [split_point(split_key(s)) for s in spans], golden_fraction, golden_min_examples
+    )
+    counts.golden_cut = cut
+    examples, kept = [], {}
     for span in spans:
-        counts.spans += 1
-        split = split_of(span["id"], validation_fraction, golden_fraction)
+        split = split_of(split_key(span), validation_fraction, cut)
         example = tokenize_span(tokenizer, span, split, max_seq_len, counts)
         if example is not None:
             examples.append(example)
-            counts.by_split[split] += 1
+            kept[example.id] = span
+    heldout = [kept[e.id] for e in examples if e.split != "train"]
+    train = [kept[e.id] for e in examples if e.split == "train"]
+    moved = contaminated(heldout, train, vectors)
+    counts.heldout_moved.update(moved.values())
+    examples = [replace(e, split="train") if e.id in moved else e for e in examples]
+    counts.by_split.update(e.split for e in examples)
     counts.examples = len(examples)
     return examples, counts
 
@@ -166,17 +211,45 @@ def length_histogram(lengths: Iterable[int], max_seq_len: int, bins: int = 8) ->
     return [(b * width, min((b + 1) * width, max_seq_len), counts.get(b, 0)) for b in range(bins)]
 
 
-SPAN_COLUMNS = ["id", "batch", "system", "this", "if_ok", "context"]
+SPAN_COLUMNS = ["id", "batch", "thread_id", "system", "this", "if_ok", "context"]
 
 
 def read_spans(tables: dict) -> tuple[pl.DataFrame, int]:
     """The diamonds+ spans of every batch table that exists (batch -> path, local or a
-    UPath), sorted by id, and how many tables there were."""
+    UPath), sorted by id, and how many tables there were. `thread_id` is null where a
+    table has none."""
     frames = [pl.scan_parquet(str(path)) for path in tables.values() if path.exists()]
     if not frames:
         return pl.DataFrame(), 0
-    spans = pl.concat([frame.select(SPAN_COLUMNS) for frame in frames]).collect().sort("id")
+    selected = []
+    for frame in frames:
+        names = frame.collect_schema().names()
+        selected.append(
+            frame.select(
+                pl.col(c) if c in names else pl.lit(None, dtype=pl.String).alias(c)
+                for c in SPAN_COLUMNS
+            )
+        )
+    spans = pl.concat(selected).collect().sort("id")
     return spans, len(frames)
+
+
+def read_span_vectors(tables: dict, ids: set[str]) -> dict:
+    """id -> span vector (span_embeddings' `combined_vec`) of `ids`, from every batch
+    table that exists (batch -> path)."""
+    vectors = {}
+    for path in tables.values():
+        if not path.exists():
+            continue
+        frame = (
+            pl.scan_parquet(str(path))
+            .select("id", "combined_vec")
+            .filter(pl.col("id").is_in(list(ids)))
+            .collect()
+        )
+        matrix = frame["combined_vec"].to_numpy()
+        vectors.update(zip(frame["id"].to_list(), matrix, strict=True))
+    return vectors
 
 
 def dataset_table(examples: list[TokenizedExample], spans: pl.DataFrame) -> pl.DataFrame:
