@@ -20,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -116,47 +117,53 @@ def serve_gguf(gguf: Path, n_ctx: int = 2048) -> Iterator[str]:
     import requests
 
     port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf),
-            "--port",
-            str(port),
-            "--n_ctx",
-            str(n_ctx),
-            "--seed",
-            "0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--seed",
+        "0",
+    ]
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(
-                    f"llama_cpp.server exited: {server.stderr.read().decode()[-2000:]}"
-                )
-            try:
-                if requests.get(f"{base}/v1/models", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not answer within 120 s")
-            time.sleep(0.5)
-        yield base
-    finally:
-        server.terminate()
+    # llama.cpp logs a lot: into a file, never an unread pipe (a full pipe stalls it)
+    with tempfile.TemporaryFile() as log:
+
+        def log_tail() -> str:
+            log.seek(0)
+            return log.read().decode(errors="replace")[-2000:]
+
+        server = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            deadline = time.monotonic() + 120
+            while True:
+                if server.poll() is not None:
+                    raise RuntimeError(f"llama_cpp.server exited: {log_tail()}")
+                try:
+                    if requests.get(f"{base}/v1/models", timeout=2).ok:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"llama_cpp.server gave no answer in 120 s: {log_tail()}")
+                time.sleep(0.5)
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
 def chat_answers(base: str, conversations: list[list[dict]], max_new_tokens: int) -> list[str]:
