@@ -1,4 +1,4 @@
-"""The web UI as a person uses it: `dagster dev` on 127.0.0.1, headless Chromium driven by
+"""The web UI as a person uses it: `dg dev` on 127.0.0.1, headless Chromium driven by
 Playwright. The asset graph shows the design's groups; one batch is launched from the
 curation job's page and succeeds; the run page, the diamonds+ quality histogram and the
 diamonds+ report table render. Screenshots go to $TRAINING_UI_SCREENSHOTS (default: the
@@ -127,8 +127,9 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "dagster-dev.log"
     server = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)]
-        + ["-w", str(REPO / "workspace.yaml")],
+        # `dg dev`, as a project created today is run ([tool.dg] in pyproject.toml)
+        [str(Path(sys.executable).parent / "dg"), "dev", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
         cwd=REPO,
         env=dict(os.environ),  # DAGSTER_HOME and TRAINING_WORKSPACE of the fixture
         stdout=log.open("w"),

@@ -53,6 +53,7 @@ def build_enzymes(config: DiamondsPlusConfig, base_model: BaseModelResource) -> 
 @dg.multi_asset(
     outs={
         "diamonds_plus": dg.AssetOut(
+            is_required=False,  # subsettable: only the selected outputs are written
             code_version=curation_code_version("diamonds_plus"),
             io_manager_key="parquet_io_manager",
             kinds={"polars", "parquet"},
@@ -60,12 +61,14 @@ def build_enzymes(config: DiamondsPlusConfig, base_model: BaseModelResource) -> 
             "re-scored (training_assets/diamonds_plus/scoring.py) and at or above the gate.",
         ),
         "diamonds_plus_rejected": dg.AssetOut(
+            is_required=False,  # subsettable: only the selected outputs are written
             code_version=curation_code_version("diamonds_plus"),
             io_manager_key="parquet_io_manager",
             kinds={"polars", "parquet"},
             description="Spans the gate or dedup turned away, with `reason` and `duplicate_of`.",
         ),
         "diamonds_plus_report": dg.AssetOut(
+            is_required=False,  # subsettable: only the selected outputs are written
             code_version=curation_code_version("diamonds_plus"),
             io_manager_key="json_io_manager",
             kinds={"json"},
@@ -84,6 +87,9 @@ def build_enzymes(config: DiamondsPlusConfig, base_model: BaseModelResource) -> 
     partitions_def=batch_partitions,
     backfill_policy=per_batch_backfill,
     group_name="diamonds_plus",
+    # any of the three can be selected alone (`--select diamonds_plus`): the batch is
+    # curated once and only the selected outputs are written
+    can_subset=True,
 )
 def diamonds_plus(
     context: dg.AssetExecutionContext,
@@ -122,35 +128,39 @@ def diamonds_plus(
     histogram = quality_histogram_png(
         result.kept["quality"].to_list(), below_gate["quality"].to_list(), config.gate
     )
-    yield dg.Output(
-        result.kept,
-        output_name="diamonds_plus",
-        metadata={
-            "spans": result.kept.height,
-            "mean_quality": round(float(result.kept["quality"].mean() or 0.0), 2),
-            "quality_histogram": png_markdown(histogram, "quality histogram"),
-        },
-    )
-    yield dg.Output(
-        result.rejected,
-        output_name="diamonds_plus_rejected",
-        metadata={"spans": result.rejected.height, "by_reason": report["rejected_by_reason"]},
-    )
-    yield dg.Output(
-        report,
-        output_name="diamonds_plus_report",
-        metadata={
-            "report": markdown_table(("measure", "value"), summary_rows(report)),
-            "total_processed": report["total_processed"],
-            "diamonds_plus": report["diamonds_plus"],
-            "rejected": report["rejected"],
-            "duplicates_removed": report["duplicates_removed"],
-            "average_quality_improvement": report["average_quality_improvement"],
-            "rejected_by_reason": report["rejected_by_reason"],
-            "redactions_by_kind": report["redactions_by_kind"],
-            "enzymes": markdown_table(ENZYME_COLUMNS, enzyme_rows(report)),
-            "path": dg.MetadataValue.path(
-                str(workspace.path / "diamonds_plus_report" / f"{batch}.json")
-            ),
-        },
-    )
+    selected = context.selected_output_names
+    if "diamonds_plus" in selected:
+        yield dg.Output(
+            result.kept,
+            output_name="diamonds_plus",
+            metadata={
+                "spans": result.kept.height,
+                "mean_quality": round(float(result.kept["quality"].mean() or 0.0), 2),
+                "quality_histogram": png_markdown(histogram, "quality histogram"),
+            },
+        )
+    if "diamonds_plus_rejected" in selected:
+        yield dg.Output(
+            result.rejected,
+            output_name="diamonds_plus_rejected",
+            metadata={"spans": result.rejected.height, "by_reason": report["rejected_by_reason"]},
+        )
+    if "diamonds_plus_report" in selected:
+        yield dg.Output(
+            report,
+            output_name="diamonds_plus_report",
+            metadata={
+                "report": markdown_table(("measure", "value"), summary_rows(report)),
+                "total_processed": report["total_processed"],
+                "diamonds_plus": report["diamonds_plus"],
+                "rejected": report["rejected"],
+                "duplicates_removed": report["duplicates_removed"],
+                "average_quality_improvement": report["average_quality_improvement"],
+                "rejected_by_reason": report["rejected_by_reason"],
+                "redactions_by_kind": report["redactions_by_kind"],
+                "enzymes": markdown_table(ENZYME_COLUMNS, enzyme_rows(report)),
+                "path": dg.MetadataValue.path(
+                    str(workspace.path / "diamonds_plus_report" / f"{batch}.json")
+                ),
+            },
+        )

@@ -142,6 +142,7 @@ def evaluate_run(
     from peft import PeftModel
 
     from training_assets.lm.generation import answer_budgets, generate_answers, pad_token_id
+    from training_assets.lm.hardware import autocast_for
     from training_assets.lm.losses import example_losses
     from training_assets.training.checkpoints import completed_checkpoints, read_state
     from training_assets.training.config import resolve_hardware
@@ -159,7 +160,8 @@ def evaluate_run(
     tokenizer = base_model.tokenizer()
     run = RunFolder(run_dir)
     run_config = run.read_config()["config"]
-    device = resolve_hardware(run_config["device"], run_config["precision"]).device
+    hardware = resolve_hardware(run_config["device"], run_config["precision"])
+    device = hardware.device
     checkpoints = completed_checkpoints(run.checkpoints_dir)
     model = PeftModel.from_pretrained(
         base_model.causal_lm(), str(checkpoints[0]), adapter_name=checkpoints[0].name
@@ -167,9 +169,19 @@ def evaluate_run(
     pad_id = pad_token_id(tokenizer)
 
     def golden_rows(name: str, step: int) -> list[dict]:
-        answers = generate_answers(model, tokenizer, golden.prompts(), budgets, device)
+        # under the run's autocast (bf16 on CPUs with bf16 units), as training evaluated
+        with autocast_for(device, hardware.autocast_dtype):
+            answers = generate_answers(
+                model, tokenizer, golden.prompts(), budgets, device, batch_size=16
+            )
         losses = example_losses(
-            model, golden.ids, golden.input_ids, golden.prompt_tokens, pad_id, device
+            model,
+            golden.ids,
+            golden.input_ids,
+            golden.prompt_tokens,
+            pad_id,
+            device,
+            hardware.autocast_dtype,
         )
         cosines = answer_cosines(embed, answers, reference_vectors)
         grades = (
@@ -213,6 +225,7 @@ def evaluate_run(
                 subset.prompt_tokens,
                 pad_id,
                 device,
+                hardware.autocast_dtype,
             )
             state = {"step": -1, "val_examples": [vars(x) for x in losses]}
         rows += _validation_rows(name, state["step"], state["val_examples"])
