@@ -300,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     from training_assets.ingestion.records import DEFAULT_MAX_RECORD_BYTES
 
     parser = argparse.ArgumentParser(prog="training-assets", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--verbose", action="store_true", help="library progress bars and warnings on"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", help="land files and register their batch partitions")
@@ -425,11 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import warnings
-
-    # backfill_policy is marked beta by Dagster; the warning is noise on every command.
-    warnings.filterwarnings("ignore", message=".*backfill_policy.*")
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        from training_assets.quiet import be_verbose
+
+        be_verbose()
     from training_assets.settings import SettingsError
 
     try:

@@ -177,24 +177,34 @@ def build_examples(
 ) -> tuple[list[TokenizedExample], DatasetCounts]:
     """Tokenized examples of `spans` with their splits; `vectors` (span id -> unit
     vector) lets the held-out check find near-duplicates by cosine too."""
-    spans = list(spans)
-    counts = DatasetCounts(spans=len(spans))
-    cut = golden_cut_for(
-        [split_point(split_key(s)) for s in spans], golden_fraction, golden_min_examples
-    )
-    counts.golden_cut = cut
-    examples, kept = [], {}
+    counts = DatasetCounts()
+    tokenized, kept = [], {}
     for span in spans:
-        split = split_of(split_key(span), validation_fraction, cut)
-        example = tokenize_span(tokenizer, span, split, max_seq_len, counts)
+        counts.spans += 1
+        example = tokenize_span(tokenizer, span, "train", max_seq_len, counts)
         if example is not None:
-            examples.append(example)
+            tokenized.append(example)
             kept[example.id] = span
-    heldout = [kept[e.id] for e in examples if e.split != "train"]
-    train = [kept[e.id] for e in examples if e.split == "train"]
-    moved = contaminated(heldout, train, vectors)
+    points = {e.id: split_point(split_key(kept[e.id])) for e in tokenized}
+    wanted = golden_min_examples
+    # a golden example with a near-duplicate in train moves to train; ask for as many
+    # more as moved (twice at most) so the golden set still reaches its minimum
+    for _ in range(3):
+        cut = golden_cut_for(list(points.values()), golden_fraction, wanted)
+        examples = [
+            replace(e, split=split_of(split_key(kept[e.id]), validation_fraction, cut))
+            for e in tokenized
+        ]
+        heldout = [kept[e.id] for e in examples if e.split != "train"]
+        train = [kept[e.id] for e in examples if e.split == "train"]
+        moved = contaminated(heldout, train, vectors)
+        examples = [replace(e, split="train") if e.id in moved else e for e in examples]
+        golden = sum(e.split == "golden" for e in examples)
+        if golden >= golden_min_examples or cut >= MAX_GOLDEN_SHARE or not golden_min_examples:
+            break
+        wanted += golden_min_examples - golden
+    counts.golden_cut = cut
     counts.heldout_moved.update(moved.values())
-    examples = [replace(e, split="train") if e.id in moved else e for e in examples]
     counts.by_split.update(e.split for e in examples)
     counts.examples = len(examples)
     return examples, counts
