@@ -86,10 +86,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         "max_steps": args.max_steps,
         "packing": args.packing or None,
         "precision": args.precision,
+        "checkpoint_every": args.checkpoint_every,
     }
+    evaluation = {"max_golden_examples": args.golden, "max_new_tokens": args.max_new_tokens}
     ops = {
         "training_dataset": {"max_seq_len": args.max_seq_len} if args.max_seq_len else {},
         "lora_checkpoints": {k: v for k, v in training.items() if v},
+        "checkpoint_evals": {k: v for k, v in evaluation.items() if v},
     }
     _, success = launch.run_job("training_job", ops, say=_err)
     return 0 if success else 1
@@ -353,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-seq-len", type=int, default=0, help="0: the asset default (1024)")
     train.add_argument("--packing", action="store_true")
     train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    train.add_argument("--checkpoint-every", type=int, default=0, help="0: the default (10)")
+    train.add_argument("--golden", type=int, default=0, help="golden examples; 0: 64")
+    train.add_argument("--max-new-tokens", type=int, default=0, help="golden answers; 0: 256")
     train.set_defaults(run=cmd_train)
 
     deploy = commands.add_parser(
