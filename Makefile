@@ -54,7 +54,7 @@ test-slow: setup llama
 	$(PY) -m pytest -q -m slow
 
 ui: setup
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(VENV)/bin/dg dev --host 127.0.0.1 --port 3000
 
 bench: setup
 	$(PY) benchmarks/embedding_backends.py --texts 256 --repeats 3

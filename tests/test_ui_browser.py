@@ -39,7 +39,7 @@ DESIGN_GROUPS = (
     "evaluation",
     "deploy",
 )
-CURATION_JOB_PAGE = "/locations/training_assets.definitions:defs/jobs/curation_job"
+CURATION_JOB_PAGE = "/locations/training_assets/jobs/curation_job"
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
