@@ -50,7 +50,9 @@ def main() -> int:
         transformers_answers,
     )
     from training_assets.documents import read_document
+    from training_assets.lm.generation import stop_token_ids
     from training_assets.settings import BASE_MODEL
+    from training_assets.training.dataset import chat_prompt_ids
 
     workspace = Path(os.environ.get("TRAINING_WORKSPACE", "workspace")).resolve()
     best = read_document(workspace, "best_checkpoint")
@@ -73,20 +75,8 @@ def main() -> int:
     if best and best.get("path"):
         model = merge_checkpoint(model, Path(best["path"]))
         source = f"{best['run_id']}/{best['checkpoint']}"
-    prompts = [
-        tokenizer(
-            tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True),
-            add_special_tokens=False,
-        )["input_ids"]
-        for c in conversations
-    ]
-    stop_ids = {tokenizer.eos_token_id}
-    stop_ids |= set(
-        model.generation_config.eos_token_id
-        if isinstance(model.generation_config.eos_token_id, list)
-        else [model.generation_config.eos_token_id]
-    )
-    stop_ids.discard(None)
+    prompts = [chat_prompt_ids(tokenizer, c) for c in conversations]
+    stop_ids = stop_token_ids(model, tokenizer)
     print(f"{len(prompts)} golden prompts, {source}; transformers answers…", file=sys.stderr)
     started = time.perf_counter()
     expected = transformers_answers(model, stop_ids, prompts, args.max_new_tokens)

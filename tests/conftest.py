@@ -69,6 +69,41 @@ def land_and_curate(workspace: Path, source: Path, instance) -> str:
     return key
 
 
+def partition_materializations(instance, asset: str, key: str) -> int:
+    """How many times `asset`'s partition `key` has been materialized."""
+    import dagster as dg
+
+    return len(
+        instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]),
+            limit=100,
+        ).records
+    )
+
+
+def best_checkpoint_document(low: float, high: float, checkpoint="step-000020") -> dict:
+    """A best_checkpoint document whose golden loss gain has the interval [low, high]."""
+    return {
+        "run_id": "run-1",
+        "checkpoint": checkpoint,
+        "path": f"/runs/run-1/checkpoints/{checkpoint}",
+        "reference": "base",
+        "comparison": {
+            "confirmation": {
+                "split": "golden",
+                "verdict": "better" if low > 0 else "no clear difference",
+                "interval": {
+                    "estimate": (low + high) / 2,
+                    "low": low,
+                    "high": high,
+                    "level": 0.95,
+                    "examples": 64,
+                },
+            }
+        },
+    }
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "workspace"

@@ -133,7 +133,7 @@ def test_a_settings_change_re_runs_exactly_the_steps_it_affects(workspace: Path,
 
     import dagster as dg
 
-    from tests.conftest import land_and_curate
+    from tests.conftest import land_and_curate, partition_materializations
 
     instance = dg.DagsterInstance.get()
     source = write_lines(tmp_path / "spans.jsonl", [span(i) for i in range(4)])
@@ -149,12 +149,7 @@ def test_a_settings_change_re_runs_exactly_the_steps_it_affects(workspace: Path,
     assert again.returncode == 0 and "nothing to materialize" in again.stderr
 
     def materializations(asset: str) -> int:
-        return len(
-            instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]),
-                limit=10,
-            ).records
-        )
+        return partition_materializations(instance, asset, key)
 
     assert materializations("span_embeddings") == materializations("raw_spans") == 1
     assert materializations("diamonds_plus") == materializations("kernel_state") == 2

@@ -34,6 +34,8 @@ def test_llama_cpp_answers_like_transformers(tmp_path):
     )
     from training_assets.ingestion.formats import candidates_from_record
     from training_assets.ingestion.records import iter_array_records, open_json_array
+    from training_assets.lm.generation import stop_token_ids
+    from training_assets.training.dataset import chat_prompt_ids
 
     questions = []
     with open_dataset("rb") as handle:
@@ -49,14 +51,8 @@ def test_llama_cpp_answers_like_transformers(tmp_path):
     location = locate_base_model(BUNDLED_BASE_MODEL)
     tokenizer = load_tokenizer(location, tmp_path / "models")
     model = load_causal_lm(location, tmp_path / "models").eval()
-    prompts = [
-        tokenizer(
-            tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True),
-            add_special_tokens=False,
-        )["input_ids"]
-        for c in conversations
-    ]
-    stop_ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    prompts = [chat_prompt_ids(tokenizer, c) for c in conversations]
+    stop_ids = stop_token_ids(model, tokenizer)
     expected = transformers_answers(model, stop_ids, prompts, 32)
     state = {k: v.numpy() for k, v in model.state_dict().items()}
     metadata = base_metadata(Path(location.path) / location.gguf_file)

@@ -12,6 +12,7 @@ from fake_ollama import FakeOllama
 
 from resources import DeployPolicyResource, WorkspaceResource
 from sensors.best_checkpoint_sensor import best_checkpoint_sensor
+from tests.conftest import best_checkpoint_document
 from training_assets.deploy.ollama_client import (
     OllamaClient,
     OllamaError,
@@ -65,29 +66,6 @@ def test_no_server_is_a_clear_error():
         OllamaClient(f"127.0.0.1:{port}", timeout=5).version()
 
 
-def _best(low: float, high: float, checkpoint="step-000020"):
-    """A best_checkpoint document whose golden loss gain has the interval [low, high]."""
-    return {
-        "run_id": "run-1",
-        "checkpoint": checkpoint,
-        "path": f"/runs/run-1/checkpoints/{checkpoint}",
-        "reference": "base",
-        "comparison": {
-            "confirmation": {
-                "split": "golden",
-                "verdict": "better" if low > 0 else "no clear difference",
-                "interval": {
-                    "estimate": (low + high) / 2,
-                    "low": low,
-                    "high": high,
-                    "level": 0.95,
-                    "examples": 64,
-                },
-            }
-        },
-    }
-
-
 def test_best_checkpoint_sensor_requests_one_deploy_per_checkpoint(workspace):
     workspace.mkdir(parents=True)
     instance = dg.DagsterInstance.get()
@@ -103,12 +81,16 @@ def test_best_checkpoint_sensor_requests_one_deploy_per_checkpoint(workspace):
             return best_checkpoint_sensor(context)
 
     assert not tick().run_requests  # nothing evaluated yet
-    (workspace / "best_checkpoint.json").write_text(json.dumps(_best(-0.01, 0.05)))
+    (workspace / "best_checkpoint.json").write_text(
+        json.dumps(best_checkpoint_document(-0.01, 0.05))
+    )
     instance.report_runless_asset_event(dg.AssetMaterialization("best_checkpoint"))
     worse = tick()
     assert not worse.run_requests and "lower bound not above 0" in worse.skip_reason.skip_message
 
-    (workspace / "best_checkpoint.json").write_text(json.dumps(_best(0.02, 0.06)))
+    (workspace / "best_checkpoint.json").write_text(
+        json.dumps(best_checkpoint_document(0.02, 0.06))
+    )
     instance.report_runless_asset_event(dg.AssetMaterialization("best_checkpoint"))
     better = tick(worse.cursor)
     assert [r.run_key for r in better.run_requests] == ["deploy:run-1:step-000020"]

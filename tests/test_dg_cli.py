@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from tests.conftest import land_and_curate, span, write_lines
+from tests.conftest import land_and_curate, partition_materializations, span, write_lines
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -50,12 +50,7 @@ def test_each_natural_selection_of_diamonds_plus_materializes(workspace, tmp_pat
     )
 
     def materializations(asset: str) -> int:
-        return len(
-            instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]),
-                limit=20,
-            ).records
-        )
+        return partition_materializations(instance, asset, key)
 
     classic = [str(BIN / "dagster"), "asset", "materialize", "-m", "training_assets.definitions"]
     alone = _run(classic + ["--select", "diamonds_plus", "--partition", key])

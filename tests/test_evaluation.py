@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tests.conftest import best_checkpoint_document
 from training_assets.deploy.decision import deploy_decision
 from training_assets.evaluation.evaluate import EVAL_SCHEMA
 from training_assets.evaluation.measures import chrf, token_f1
@@ -161,26 +162,7 @@ def test_noise_does_not_confirm_a_gain_and_the_decision_reads_the_interval():
 
 
 def test_the_deploy_decision_needs_an_interval_above_the_margin():
-    def best(low, high, checkpoint="step-000020"):
-        return {
-            "run_id": "run-1",
-            "checkpoint": checkpoint,
-            "path": f"/runs/run-1/checkpoints/{checkpoint}",
-            "reference": "base",
-            "comparison": {
-                "confirmation": {
-                    "split": "golden",
-                    "verdict": "better" if low > 0 else "no clear difference",
-                    "interval": {
-                        "estimate": (low + high) / 2,
-                        "low": low,
-                        "high": high,
-                        "level": 0.95,
-                        "examples": 64,
-                    },
-                }
-            },
-        }
+    best = best_checkpoint_document
 
     assert deploy_decision(best(0.02, 0.06), None, 0.0)[0]
     assert not deploy_decision(best(0.02, 0.06), None, 0.03)[0]  # not clear of the margin

@@ -24,6 +24,7 @@ from training_assets.evaluation.selection import (
     Selection,
     choose_best,
     model_scores,
+    paired_rows,
 )
 from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table, png_markdown
@@ -166,10 +167,7 @@ def _comparison_table(selection: Selection) -> str:
 def _delta_plots(evals: pl.DataFrame, selection: Selection, candidate: str) -> dict:
     reference = selection.reference.model
     comparison = selection.comparisons[candidate]
-    golden = evals.filter(pl.col("split") == "golden")
-    pairs = golden.filter(pl.col("model") == candidate).join(
-        golden.filter(pl.col("model") == reference), on="example_id", suffix="_ref"
-    )
+    pairs = paired_rows(evals, "golden", candidate, reference)
     plots = {}
     if comparison.golden_loss_gain is not None:
         gains = (

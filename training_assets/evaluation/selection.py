@@ -109,7 +109,8 @@ def _dict(interval: Interval | None) -> dict | None:
     return interval.as_dict() if interval else None
 
 
-def _paired(evals: pl.DataFrame, split: str, candidate: str, reference: str) -> pl.DataFrame:
+def paired_rows(evals: pl.DataFrame, split: str, candidate: str, reference: str) -> pl.DataFrame:
+    """The split's rows of both models joined by example (the reference's columns `_ref`)."""
     rows = evals.filter(pl.col("split") == split)
     return rows.filter(pl.col("model") == candidate).join(
         rows.filter(pl.col("model") == reference), on="example_id", suffix="_ref"
@@ -134,7 +135,7 @@ def compare(
     evals: pl.DataFrame, candidate: str, reference: str, rule: ComparisonRule
 ) -> Comparison:
     """`candidate` against `reference` on the examples both were scored on."""
-    golden_pairs = _paired(evals, "golden", candidate, reference)
+    golden_pairs = paired_rows(evals, "golden", candidate, reference)
     golden, regressions = {}, []
     for metric, (column, label) in GOLDEN_METRICS.items():
         pairs = golden_pairs
@@ -156,7 +157,7 @@ def compare(
     return Comparison(
         candidate,
         reference,
-        _loss_gain(_paired(evals, "validation", candidate, reference), rule),
+        _loss_gain(paired_rows(evals, "validation", candidate, reference), rule),
         _loss_gain(golden_pairs, rule),
         golden,
         regressions,

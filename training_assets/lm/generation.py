@@ -20,6 +20,14 @@ class Generation:
     new_tokens: int
 
 
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """The ids that end a turn: the tokenizer's end-of-sequence and the model's
+    generation-config end tokens."""
+    stop_ids = {tokenizer.eos_token_id} | set(_as_list(model.generation_config.eos_token_id))
+    stop_ids.discard(None)
+    return stop_ids
+
+
 def answer_budgets(reference_tokens: Sequence[int], cap: int) -> list[int]:
     """New-token budgets that fit each reference answer: its length plus a quarter (at
     least 16 tokens) of slack, never above `cap`. A reference longer than `cap` cannot
@@ -43,8 +51,7 @@ def generate_answers(
     cut at its own."""
     was_training = model.training
     model.eval()
-    stop_ids = {tokenizer.eos_token_id} | set(_as_list(model.generation_config.eos_token_id))
-    stop_ids.discard(None)
+    stop_ids = stop_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stop_ids)
     budgets = (
         [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
