@@ -9,7 +9,7 @@ export TRAINING_WORKSPACE ?= $(CURDIR)/workspace
 export HF_HUB_OFFLINE     := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup system-packages llama demo test test-slow ui bench lint clean
+.PHONY: setup system-packages llama demo test test-slow ui mlflow bench lint clean
 
 setup: $(STAMP)
 
@@ -56,11 +56,17 @@ test-slow: setup llama
 ui: setup
 	$(VENV)/bin/dg dev --host 127.0.0.1 --port 3000
 
+# the training runs, their evaluations and registered models, from the workspace's store
+mlflow: setup
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(TRAINING_WORKSPACE)/mlflow.db \
+		--host 127.0.0.1 --port 5000
+
 bench: setup
 	$(PY) benchmarks/embedding_backends.py --texts 256 --repeats 3
 	$(PY) benchmarks/data_half.py --spans 6000
 	$(PY) benchmarks/redaction_corpus.py --per-rule 3 --raw-spans 3000
 	$(PY) benchmarks/training_throughput.py --steps 12 --batch-size 4 --max-seq-len 512
+	$(PY) benchmarks/tracking_overhead.py --steps 20 --rounds 3
 	$(PY) benchmarks/rotation_stream.py --batches 10 --spans-per-batch 2000 --budget 200MB
 	$(PY) benchmarks/feedback_loop.py --records 2000 --synthetic 16
 	$(PY) benchmarks/instance_storage.py --spans 500 --repeats 3

@@ -198,6 +198,33 @@ def trl_sft(
     return {"tokens": tokens, "seconds": clock.seconds, "tokens_per_second": tokens / clock.seconds}
 
 
+def prepare(spans: int, max_seq_len: int):
+    """The base model (converted once, outside every timing), its tokenizer and the
+    training data of `spans` ShareGPT turns: (location, cache, tokenizer, TrainingData)."""
+    from training_assets.base_model.locate import (
+        BUNDLED_BASE_MODEL,
+        load_causal_lm,
+        load_tokenizer,
+        locate_base_model,
+    )
+    from training_assets.training.dataset import build_examples
+    from training_assets.training.run import TrainingData, split_set
+
+    cache = Path(os.environ.get("TRAINING_WORKSPACE", "workspace")).resolve() / "models"
+    location = locate_base_model(os.environ.get("TRAINING_BASE_MODEL", BUNDLED_BASE_MODEL))
+    tokenizer = load_tokenizer(location, cache)
+    load_causal_lm(location, cache)
+    examples, _ = build_examples(tokenizer, sharegpt_spans(spans), max_seq_len, 0.05, 0.0)
+    data = TrainingData(
+        split_set(examples, "train"),
+        split_set(examples, "validation").head(4),
+        split_set(examples, "golden"),
+        max_seq_len,
+        "bench",
+    )
+    return location, cache, tokenizer, data
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
@@ -212,33 +239,12 @@ def main() -> int:
 
     from peft import LoraConfig
 
-    from training_assets.base_model.locate import (
-        BUNDLED_BASE_MODEL,
-        load_causal_lm,
-        load_tokenizer,
-        locate_base_model,
-    )
+    from training_assets.base_model.locate import load_causal_lm
     from training_assets.lm.generation import pad_token_id
     from training_assets.training.config import TrainingConfig
-    from training_assets.training.dataset import build_examples
-    from training_assets.training.run import TrainingData, split_set, train_lora
+    from training_assets.training.run import train_lora
 
-    cache = Path(os.environ.get("TRAINING_WORKSPACE", "workspace")).resolve() / "models"
-    location = locate_base_model(os.environ.get("TRAINING_BASE_MODEL", BUNDLED_BASE_MODEL))
-    tokenizer = load_tokenizer(location, cache)
-    load_causal_lm(location, cache)  # convert once, outside every timing
-
-    examples, counts = build_examples(
-        tokenizer, sharegpt_spans(args.spans), args.max_seq_len, 0.05, 0.0
-    )
-
-    data = TrainingData(
-        split_set(examples, "train"),
-        split_set(examples, "validation").head(4),
-        split_set(examples, "golden"),
-        args.max_seq_len,
-        "bench",
-    )
+    location, cache, tokenizer, data = prepare(args.spans, args.max_seq_len)
     pad_id = pad_token_id(tokenizer)
     common = {
         "max_steps": args.steps,
@@ -332,7 +338,6 @@ def main() -> int:
         "batch_size": args.batch_size,
         "max_seq_len": args.max_seq_len,
         "train_examples": len(data.train.ids),
-        "answers_truncated": counts.answer_truncated,
         "results": results,
         "matmul_peak_gflops": peaks,
         "training_flops_per_token": flops_per_token,

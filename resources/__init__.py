@@ -1,6 +1,6 @@
 """ConfigurableResources: the workspace, the embedding model, the base LLM, Ollama, the
-feedback store, and the policies of the loop that runs alone (deploy margin,
-regeneration thresholds, the workspace budget)."""
+feedback store, the experiment tracker (MLflow), and the policies of the loop that runs
+alone (deploy margin, regeneration thresholds, the workspace budget)."""
 
 from resources.base_model import BaseModelResource
 from resources.embedder import EmbedderResource
@@ -13,6 +13,7 @@ from resources.policies import (
     RegenerationPolicyResource,
     RotationBudgetResource,
 )
+from resources.tracking import ExperimentTrackerResource
 from resources.workspace import WorkspaceResource
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "BaseModelResource",
     "DeployPolicyResource",
     "EmbedderResource",
+    "ExperimentTrackerResource",
     "FeedbackResource",
     "JsonIOManager",
     "OllamaResource",

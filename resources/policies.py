@@ -1,6 +1,7 @@
 """The policies of the loop that runs alone, as resources: the UI shows their values on
 the sensors and the rotation op that use them, and a deployment sets them in one place
-(`build_resources`, from the environment settings of `training_assets.settings`).
+(`build_resources`): an environment setting of `training_assets.settings` when set, else
+the project settings file (`deploy.margin`, the `loop` section), else the default.
 
 - `DeployPolicyResource`: the lower bound the best checkpoint's loss-gain interval over
   the deployed model must clear before `best_checkpoint_sensor` deploys it (nats per
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from training_assets.project_settings import setting
 from training_assets.rotation.usage import Budget
 from training_assets.settings import (
     DEPLOY_MARGIN,
@@ -32,7 +34,7 @@ class DeployPolicyResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls) -> DeployPolicyResource:
-        return cls(margin=DEPLOY_MARGIN.get())
+        return cls(margin=DEPLOY_MARGIN.get(setting("deploy", "margin", DEPLOY_MARGIN.default)))
 
 
 class RegenerationPolicyResource(dg.ConfigurableResource):
@@ -42,10 +44,13 @@ class RegenerationPolicyResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls) -> RegenerationPolicyResource:
+        def value(env, field: str) -> float:
+            return env.get(setting("loop", field, env.default))
+
         return cls(
-            low_data_threshold=LOW_DATA_THRESHOLD.get(),
-            retrain_threshold=RETRAIN_THRESHOLD.get(),
-            cooldown_seconds=REGENERATION_COOLDOWN.get(),
+            low_data_threshold=value(LOW_DATA_THRESHOLD, "low_data_threshold"),
+            retrain_threshold=value(RETRAIN_THRESHOLD, "retrain_threshold"),
+            cooldown_seconds=value(REGENERATION_COOLDOWN, "cooldown_seconds"),
         )
 
 
@@ -65,3 +70,14 @@ class RotationBudgetResource(dg.ConfigurableResource):
     def get(self) -> Budget:
         """The budget, checked: a BudgetError says what is wrong with it."""
         return Budget.checked(self.budget, self.threshold, self.target)
+
+
+class SensorIntervals(dg.Config):
+    """The least time between two ticks of each sensor of the loop, in seconds (the `loop`
+    section of the settings file; a short one for a demo or a test, a long one to spare a
+    busy instance). Read when the sensors are defined, at each load of the code location."""
+
+    landing_sensor_interval: int = setting("loop", "landing_sensor_interval", 30)
+    low_data_sensor_interval: int = setting("loop", "low_data_sensor_interval", 300)
+    best_checkpoint_sensor_interval: int = setting("loop", "best_checkpoint_sensor_interval", 60)
+    disk_rotation_sensor_interval: int = setting("loop", "disk_rotation_sensor_interval", 60)

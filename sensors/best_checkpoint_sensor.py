@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from resources.policies import DeployPolicyResource
+from resources.policies import DeployPolicyResource, SensorIntervals
 from resources.workspace import WorkspaceResource
 from training_assets.deploy.decision import deploy_decision
 from training_assets.documents import document_path, read_document
@@ -11,7 +11,7 @@ from training_assets.jobs import deploy_job
 
 @dg.sensor(
     job=deploy_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=SensorIntervals().best_checkpoint_sensor_interval,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="On each new best_checkpoint materialization (cursor: its event id), requests a "
     "deploy run when its checkpoint's golden answer-loss gain over the deployed model has a "

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from resources.policies import RotationBudgetResource
+from resources.policies import RotationBudgetResource, SensorIntervals
 from resources.workspace import WorkspaceResource
 from training_assets.rotation.assets import rotation_job
 from training_assets.rotation.rotate import rotation_candidates, unfinished_purges
@@ -17,7 +17,7 @@ _IN_FLIGHT = [
 
 @dg.sensor(
     job=rotation_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=SensorIntervals().disk_rotation_sensor_interval,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Checks the workspace's disk usage against TRAINING_WORKSPACE_BUDGET; above "
     "TRAINING_ROTATION_THRESHOLD (95 %) it requests one rotation run, never a second while "

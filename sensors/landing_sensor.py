@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 
+from resources.policies import SensorIntervals
 from resources.workspace import WorkspaceResource
 from training_assets.ingestion.formats import FormatError
 from training_assets.ingestion.landing import adopt_file, iter_manifests, unregistered_files
@@ -18,7 +19,7 @@ def _load_cursor(raw: str | None) -> dict:
 
 @dg.sensor(
     job=curation_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=SensorIntervals().landing_sensor_interval,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Adopts files dropped into landing/ by hand (renamed to their content "
     "address), registers each landed file's batches and requests one curation run per batch.",

@@ -7,7 +7,7 @@ import time
 
 import dagster as dg
 
-from resources.policies import RegenerationPolicyResource
+from resources.policies import RegenerationPolicyResource, SensorIntervals
 from resources.workspace import WorkspaceResource
 from training_assets.feedback.freshness import fresh_examples
 from training_assets.jobs import regeneration_job, training_job
@@ -16,7 +16,7 @@ from training_assets.partitions import batch_partitions
 
 @dg.sensor(
     jobs=[regeneration_job, training_job],
-    minimum_interval_seconds=300,
+    minimum_interval_seconds=SensorIntervals().low_data_sensor_interval,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Counts fresh training examples (diamonds+ of batches no training run used). "
     "Under TRAINING_LOW_DATA_THRESHOLD (500) it requests regeneration_job (feedback export, "

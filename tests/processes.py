@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -34,3 +36,19 @@ def stop_process_group(process: subprocess.Popen, grace: float = 60.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def wait_for_server(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Until `url`/server_info answers (a Dagster webserver up), or `process` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dagster dev exited:\n{log.read_text()[-3000:]}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{url}/server_info", timeout=5) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(1)
+    raise TimeoutError(f"dagster dev did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")

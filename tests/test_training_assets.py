@@ -151,6 +151,8 @@ def test_training_job_end_to_end(workspace: Path, tiny_model_dir: Path):
         and "<|im_start|>" in created["template"]
     )
 
+    _assert_tracked_in_mlflow(workspace, summary, best, deployed, result.run_id)
+
     # no server: a clear failure, the Modelfile stays ready for `ollama create`
     gone = {"base_model": tiny, "ollama": OllamaResource(host=server.host, timeout_seconds=5)}
     failed = deploy.execute_in_process(
@@ -232,3 +234,39 @@ def test_synthetic_spans_answer_rare_domains_with_the_best_checkpoint(
             span = json.loads(line)
             assert span["metadata"]["origin"] == "synthetic"
             assert span["metadata"]["quality_score"] == 80.0
+
+
+def _assert_tracked_in_mlflow(
+    workspace: Path, summary: dict, best: dict, deployed: dict, dagster_run: str
+):
+    """Read the training run back with MLflow's own client from the workspace's store."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workspace / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("training-assets")
+    [run] = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`training_assets.run_id` = '{summary['run_id']}'",
+    )
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["dagster.run_id"] == dagster_run
+    assert run.data.tags["batches"] == "batch-a,batch-b"
+    assert json.loads(run.data.params["max_steps"]) == 4
+    assert json.loads(run.data.params["target_modules"]) == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    losses = client.get_metric_history(run.info.run_id, "train/loss")
+    assert [m.step for m in losses] == [1, 2, 3, 4]
+    assert len(client.get_metric_history(run.info.run_id, "train/tokens_per_second")) == 4
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")] == [2, 4]
+    # every checkpoint's evaluation at its step, the base model's beside it
+    chrf = client.get_metric_history(run.info.run_id, "eval/golden_chrf")
+    assert sorted(m.step for m in chrf) == [2, 4]
+    assert run.data.metrics["base/val_loss"] == summary["base_val_loss"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"loss_curve.png", "config.json", "summary.json", "lineage.json"} <= artifacts
+
+    lora = client.get_model_version_by_alias("training-assets-lora", "best")
+    assert lora.source == best["path"] and lora.run_id == run.info.run_id
+    assert lora.tags["checkpoint"] == best["checkpoint"]
+    gguf = client.get_model_version_by_alias("training-assets-gguf", "deployed")
+    assert gguf.source.endswith("model.gguf") and gguf.tags["digest"] == deployed["digest"]
+    assert gguf.run_id == run.info.run_id and gguf.tags["lora_version"] == str(lora.version)

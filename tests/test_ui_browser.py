@@ -16,12 +16,11 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, stop_process_group
+from tests.processes import free_port, stop_process_group, wait_for_server
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -45,21 +44,6 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="Chromium is not installed (make system-packages, or apt-get install chromium)",
 )
-
-
-def _wait_for_server(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"dagster dev exited:\n{log.read_text()[-3000:]}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{url}/server_info", timeout=5) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(1)
-    raise TimeoutError(f"dagster dev did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def _land_batches(workspace: Path, tmp_path: Path, instance) -> list[str]:
@@ -137,7 +121,7 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
         start_new_session=True,
     )
     try:
-        _wait_for_server(url, server, log, timeout=180)
+        wait_for_server(url, server, log, timeout=180)
         timings["server_up_s"] = time.monotonic() - started
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

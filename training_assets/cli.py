@@ -87,6 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "packing": args.packing or None,
         "precision": args.precision,
         "checkpoint_every": args.checkpoint_every,
+        "nproc": args.nproc,
     }
     evaluation = {"max_golden_examples": args.golden, "max_new_tokens": args.max_new_tokens}
     ops = {
@@ -352,10 +353,23 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train", help="build the dataset from diamonds+, train a LoRA run, evaluate, pick the best"
     )
-    train.add_argument("--max-steps", type=int, default=0, help="0: one epoch")
+    train.add_argument(
+        "--max-steps", type=int, default=0, help="0: the settings file's, else one epoch"
+    )
     train.add_argument("--max-seq-len", type=int, default=0, help="0: the asset default (1024)")
     train.add_argument("--packing", action="store_true")
-    train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    train.add_argument(
+        "--precision",
+        default=None,
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="default: the settings file's, else auto",
+    )
+    train.add_argument(
+        "--nproc",
+        type=int,
+        default=0,
+        help="data-parallel processes (torchrun, DDP; one per GPU); 0: the settings file's, else 1",
+    )
     train.add_argument("--checkpoint-every", type=int, default=0, help="0: the default (10)")
     train.add_argument("--golden", type=int, default=0, help="golden examples; 0: 64")
     train.add_argument("--max-new-tokens", type=int, default=0, help="golden answers; 0: 256")

@@ -14,6 +14,7 @@ from resources import (
     BaseModelResource,
     DeployPolicyResource,
     EmbedderResource,
+    ExperimentTrackerResource,
     FeedbackResource,
     JsonIOManager,
     OllamaResource,
@@ -32,6 +33,7 @@ from sensors import (
 from training_assets.embedding.backends import resolve_backend
 from training_assets.executors import configured_executor
 from training_assets.jobs import curation_job, deploy_job, regeneration_job, training_job
+from training_assets.project_settings import check_settings, settings_path
 from training_assets.rotation.assets import rotation_job
 from training_assets.settings import (
     BASE_MODEL,
@@ -40,16 +42,47 @@ from training_assets.settings import (
     EMBED_DEVICE,
     EMBED_MODEL,
     FEEDBACK_DB,
+    MLFLOW_EXPERIMENT,
+    MLFLOW_URI,
     OLLAMA_HOST,
     TABLES_ROOT,
+    SettingsError,
     ensure_workspace,
 )
 from training_assets.stages import CURATION_GROUPS, STAGES
-from training_assets.versions import check_settings
 
 
 def stage_modules() -> list[ModuleType]:
     return [importlib.import_module(f"training_assets.{stage}.assets") for stage in STAGES]
+
+
+def run_sections() -> dict[str, tuple[type, ...]]:
+    """The settings file's sections beyond the curation steps, and the config classes
+    (and policy resources) whose fields each may set."""
+    from resources.policies import RegenerationPolicyResource, SensorIntervals
+    from training_assets.deploy.assets import GgufExportConfig, OllamaModelfileConfig
+    from training_assets.evaluation.assets import BestCheckpointConfig, CheckpointEvalsConfig
+    from training_assets.training.assets import TrainingDatasetConfig
+    from training_assets.training.config import TrainingConfig
+
+    return {
+        "training": (TrainingDatasetConfig, TrainingConfig),
+        "evaluation": (CheckpointEvalsConfig, BestCheckpointConfig),
+        "deploy": (GgufExportConfig, OllamaModelfileConfig, DeployPolicyResource),
+        "loop": (RegenerationPolicyResource, SensorIntervals),
+    }
+
+
+def check_project_settings(assets) -> None:
+    """The settings file's names and kinds (project_settings.check_settings), then the
+    training values themselves, so that a run a sensor starts tonight cannot fail on them."""
+    sections = {name: (cls,) for name, cls in curation_config_classes(assets).items()}
+    check_settings(sections | run_sections())
+    from training_assets.training.config import TrainingConfig
+
+    problems = TrainingConfig().problems()
+    if problems:
+        raise SettingsError(f"{settings_path()}: training: " + "; ".join(problems))
 
 
 def curation_config_classes(assets) -> dict[str, type[dg.Config]]:
@@ -91,6 +124,11 @@ def build_resources(root: str | None = None) -> dict[str, object]:
         ),
         "feedback": FeedbackResource(path=FEEDBACK_DB.get() or os.path.join(root, "feedback.db")),
         "ollama": OllamaResource(host=OLLAMA_HOST.get()),
+        "experiment_tracker": ExperimentTrackerResource(
+            root=root,
+            tracking_uri=MLFLOW_URI.get() or os.environ.get("MLFLOW_TRACKING_URI", ""),
+            experiment=MLFLOW_EXPERIMENT.get(),
+        ),
         "deploy_policy": DeployPolicyResource.from_settings(),
         "regeneration_policy": RegenerationPolicyResource.from_settings(),
         "rotation_budget": RotationBudgetResource.from_settings(),
@@ -107,7 +145,7 @@ def build_resources(root: str | None = None) -> dict[str, object]:
 def build_definitions(root: str | None = None) -> dg.Definitions:
     modules = stage_modules()
     assets = dg.load_assets_from_modules(modules, include_specs=True)
-    check_settings(curation_config_classes(assets))
+    check_project_settings(assets)
     return dg.Definitions(
         assets=assets,
         asset_checks=dg.load_asset_checks_from_modules(modules),

@@ -58,10 +58,11 @@ class Setting(Generic[T]):
     parse: Callable[[str], T] = str  # type: ignore[assignment]
     expected: str = "text"
 
-    def get(self) -> T:
+    def get(self, fallback: T | None = None) -> T:
+        """The environment's value, else `fallback` (the settings file's), else the default."""
         raw = os.environ.get(self.name)
         if raw is None or raw.strip() == "":
-            return self.default
+            return self.default if fallback is None else fallback
         try:
             return self.parse(raw.strip())
         except (ValueError, TypeError):
@@ -108,6 +109,10 @@ BASE_MODEL = Setting("TRAINING_BASE_MODEL", "bundled:smollm2-135m-instruct")
 TABLES_ROOT = Setting("TRAINING_TABLES_ROOT", "")
 FEEDBACK_DB = Setting("TRAINING_FEEDBACK_DB", "")  # empty: <workspace>/feedback.db
 OLLAMA_HOST = Setting("OLLAMA_HOST", "127.0.0.1:11434")
+# experiment tracking: an MLflow tracking URI (empty: sqlite:///<workspace>/mlflow.db, or
+# MLflow's own MLFLOW_TRACKING_URI when set; `off`: no tracking) and the experiment's name
+MLFLOW_URI = Setting("TRAINING_MLFLOW_URI", "")
+MLFLOW_EXPERIMENT = Setting("TRAINING_MLFLOW_EXPERIMENT", "training-assets")
 # the workspace budget and rotation (sizes like 200MB, 10GB, 1.5GiB)
 WORKSPACE_BUDGET = Setting("TRAINING_WORKSPACE_BUDGET", "10GB")
 ROTATION_THRESHOLD = Setting("TRAINING_ROTATION_THRESHOLD", 0.95, fraction, "a fraction in (0, 1]")

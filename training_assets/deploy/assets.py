@@ -10,6 +10,7 @@ import dagster as dg
 
 from resources.base_model import BaseModelResource
 from resources.ollama import OllamaResource
+from resources.tracking import ExperimentTrackerResource
 from resources.workspace import WorkspaceResource
 from training_assets.deploy.export import export_best_checkpoint
 from training_assets.deploy.gguf_export import ExportError
@@ -24,12 +25,16 @@ from training_assets.deploy.modelfile import (
 from training_assets.deploy.ollama_client import OllamaError, OllamaUnreachable
 from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table
+from training_assets.project_settings import section_setter
+
+from_file = section_setter("deploy")  # defaults: the settings file, else these
 
 
 class GgufExportConfig(dg.Config):
-    model_name: str = "training-assets"
-    outtype: str = "f16"  # f16 | q8_0
-    export_adapter: bool = False  # also write the LoRA alone as adapter.gguf
+    model_name: str = from_file("model_name", "training-assets")
+    outtype: str = from_file("outtype", "f16")  # f16 | q8_0
+    # also write the LoRA alone as adapter.gguf
+    export_adapter: bool = from_file("export_adapter", False)
 
 
 @dg.asset(
@@ -46,6 +51,7 @@ def gguf_export(
     config: GgufExportConfig,
     base_model: BaseModelResource,
     workspace: WorkspaceResource,
+    experiment_tracker: ExperimentTrackerResource,
     best_checkpoint: dict,
 ) -> dg.Output[dict]:
     try:
@@ -60,6 +66,23 @@ def gguf_export(
         )
     except ExportError as error:
         raise dg.Failure(str(error)) from error
+    tracker = experiment_tracker.get()
+    if tracker:
+        record["mlflow_version"] = tracker.register(
+            experiment_tracker.model_name("gguf"),
+            record["path"],
+            record["run_id"],
+            {
+                "training_run": record["run_id"],
+                "checkpoint": record["checkpoint"],
+                "outtype": config.outtype,
+                "digest": record["digest"],
+                "lora_version": best_checkpoint.get("mlflow_version"),
+                "dagster.run_id": context.run_id,
+                "batches": ",".join(record["batches"]),
+            },
+            alias="exported",
+        )
     target = Path(record["path"])
     return dg.Output(
         record,
@@ -76,8 +99,9 @@ def gguf_export(
 
 
 class OllamaModelfileConfig(dg.Config):
-    system_prompt: str | None = None  # None: the chat template's own default, if it has one
-    num_ctx: int = 2048
+    # None: the chat template's own default, if it has one
+    system_prompt: str | None = from_file("system_prompt", None)
+    num_ctx: int = from_file("num_ctx", 2048)
 
 
 @dg.asset(
@@ -153,6 +177,7 @@ def instructions(name: str, folder: Path) -> str:
 def deployed_model(
     context: dg.AssetExecutionContext,
     ollama: OllamaResource,
+    experiment_tracker: ExperimentTrackerResource,
     gguf_export: dict,
     ollama_modelfile: dict,
 ) -> dg.Output[dict]:
@@ -191,7 +216,13 @@ def deployed_model(
         "val_loss": gguf_export["val_loss"],
         "batches": gguf_export["batches"],
         "deployed_at": datetime.now(UTC).isoformat(),
+        "mlflow_version": gguf_export.get("mlflow_version"),
     }
+    tracker = experiment_tracker.get()
+    if tracker and record["mlflow_version"]:
+        tracker.set_alias(
+            experiment_tracker.model_name("gguf"), "deployed", record["mlflow_version"]
+        )
     return dg.Output(
         record,
         metadata={

@@ -15,7 +15,8 @@ from training_assets.diamonds_plus.report import ENZYME_COLUMNS, enzyme_rows, su
 from training_assets.indexing.assets import inverted_index, span_index
 from training_assets.metadata import markdown_table, png_markdown, rate_line
 from training_assets.partitions import batch_partitions, per_batch_backfill
-from training_assets.versions import curation_code_version, setting
+from training_assets.project_settings import setting
+from training_assets.versions import curation_code_version
 
 ENZYME_NAMES = ("semantic-enricher", "syntax-optimizer", "context-preserver", "security-enzyme")
 

@@ -9,9 +9,9 @@ from training_assets.enrichment.complexity import complexity_score
 from training_assets.enrichment.tags import structural_tags, tag_matrix
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_table_asset
+from training_assets.project_settings import setting
 from training_assets.spans.hashing import content_hash
 from training_assets.spans.taxonomy import TAXONOMY
-from training_assets.versions import setting
 
 
 class EnrichmentConfig(dg.Config):

@@ -13,6 +13,7 @@ import polars as pl
 
 from resources.base_model import BaseModelResource
 from resources.embedder import EmbedderResource
+from resources.tracking import ExperimentTrackerResource
 from resources.workspace import WorkspaceResource
 from training_assets.evaluation.evaluate import BASE, DEPLOYED, evaluate_run
 from training_assets.evaluation.judge import Judge
@@ -28,17 +29,20 @@ from training_assets.evaluation.selection import (
 )
 from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table, png_markdown
+from training_assets.project_settings import section_setter
 from training_assets.training.run_folder import RunFolder
+
+from_file = section_setter("evaluation")  # defaults: the settings file, else these
 
 
 class CheckpointEvalsConfig(dg.Config):
-    max_golden_examples: int = 64
+    max_golden_examples: int = from_file("max_golden_examples", 64)
     # the most new tokens of a golden answer; each answer's own budget fits its reference
-    max_new_tokens: int = 256
+    max_new_tokens: int = from_file("max_new_tokens", 256)
     # an OpenAI-compatible endpoint (llama.cpp's server, vLLM, Ollama) that grades each
     # golden answer against its reference (prompts/judge.md); empty: no judge
-    judge_url: str = ""
-    judge_model: str = ""
+    judge_url: str = from_file("judge_url", "")
+    judge_model: str = from_file("judge_model", "")
 
 
 def _fmt(value: float, spec: str) -> str:
@@ -61,6 +65,7 @@ def checkpoint_evals(
     base_model: BaseModelResource,
     embedder: EmbedderResource,
     workspace: WorkspaceResource,
+    experiment_tracker: ExperimentTrackerResource,
     lora_checkpoints: dict,
     training_dataset: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
@@ -82,6 +87,11 @@ def checkpoint_evals(
         Judge(config.judge_url, config.judge_model) if config.judge_url else None,
     )
     scores = model_scores(table)
+    tracker = experiment_tracker.get()
+    if tracker:
+        from training_assets.tracking import log_checkpoint_scores
+
+        log_checkpoint_scores(tracker, lora_checkpoints["run_id"], scores)
     return dg.Output(
         table,
         metadata={
@@ -116,14 +126,14 @@ def checkpoint_evals(
 
 
 class BestCheckpointConfig(dg.Config):
-    confidence_level: float = 0.95
-    bootstrap_resamples: int = 2000
+    confidence_level: float = from_file("confidence_level", 0.95)
+    bootstrap_resamples: int = from_file("bootstrap_resamples", 2000)
     # a golden regression smaller than these (the metric's own unit) does not count
-    chrf_tolerance: float = 0.0
-    token_f1_tolerance: float = 0.0
-    answer_cosine_tolerance: float = 0.0
-    judge_score_tolerance: float = 0.0
-    stop_tolerance: float = 0.0
+    chrf_tolerance: float = from_file("chrf_tolerance", 0.0)
+    token_f1_tolerance: float = from_file("token_f1_tolerance", 0.0)
+    answer_cosine_tolerance: float = from_file("answer_cosine_tolerance", 0.0)
+    judge_score_tolerance: float = from_file("judge_score_tolerance", 0.0)
+    stop_tolerance: float = from_file("stop_tolerance", 0.0)
 
     def rule(self) -> ComparisonRule:
         return ComparisonRule(
@@ -137,6 +147,31 @@ class BestCheckpointConfig(dg.Config):
                 "stop_rate": self.stop_tolerance,
             },
         )
+
+
+def _register_best(experiment_tracker, record: dict, dagster_run_id: str) -> str | None:
+    """The best checkpoint as a version of `<name>-lora` in MLflow's registry (alias `best`)."""
+    tracker = experiment_tracker.get()
+    if tracker is None:
+        return None
+    confirmation = record["comparison"]["confirmation"]
+    interval = confirmation.get("interval") or {}
+    return tracker.register(
+        experiment_tracker.model_name("lora"),
+        record["path"],
+        record["run_id"],
+        {
+            "training_run": record["run_id"],
+            "checkpoint": record["checkpoint"],
+            "dagster.run_id": dagster_run_id,
+            "reference": record["reference"],
+            "verdict": confirmation.get("verdict"),
+            "golden_loss_gain_low": interval.get("low"),
+            "golden_loss_gain_high": interval.get("high"),
+            "batches": ",".join(record["batches"]),
+        },
+        alias="best",
+    )
 
 
 def _comparison_table(selection: Selection) -> str:
@@ -224,6 +259,7 @@ def _delta_plots(evals: pl.DataFrame, selection: Selection, candidate: str) -> d
 def best_checkpoint(
     context: dg.AssetExecutionContext,
     config: BestCheckpointConfig,
+    experiment_tracker: ExperimentTrackerResource,
     lora_checkpoints: dict,
     checkpoint_evals: pl.DataFrame,
 ):
@@ -259,6 +295,8 @@ def best_checkpoint(
     }
     if best is None:
         context.log.warning("every checkpoint regresses on the golden set: no best checkpoint")
+    else:
+        record["mlflow_version"] = _register_best(experiment_tracker, record, context.run_id)
     shown = best.model if best else min(scores.values(), key=lambda s: s.val_loss).model
     confirmation = comparison["confirmation"] if comparison else None
     yield dg.Output(

@@ -9,7 +9,7 @@ from training_assets.embedding.encoder import model_fingerprint
 from training_assets.enrichment.assets import enriched_spans
 from training_assets.indexing.hnsw import HnswParams, open_span_index, recall_at_k
 from training_assets.indexing.sync import NothingToIndex, sync_inverted_index, sync_span_index
-from training_assets.versions import setting
+from training_assets.project_settings import setting
 
 
 class SpanIndexConfig(dg.Config):

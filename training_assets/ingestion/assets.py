@@ -7,8 +7,8 @@ from resources.workspace import WorkspaceResource
 from training_assets.ingestion.landing import find_manifest, iter_batch_candidates, rotated_out
 from training_assets.ingestion.raw_table import raw_spans_frame
 from training_assets.partitions import batch_table_asset
+from training_assets.project_settings import setting
 from training_assets.redaction.known import KnownSecrets
-from training_assets.versions import setting
 
 
 class RawSpansConfig(dg.Config):

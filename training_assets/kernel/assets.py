@@ -25,7 +25,8 @@ from training_assets.kernel.state import (
 )
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_partitions, per_batch_backfill
-from training_assets.versions import curation_code_version, setting
+from training_assets.project_settings import setting
+from training_assets.versions import curation_code_version
 
 
 class KernelStateConfig(dg.Config):

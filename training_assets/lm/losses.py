@@ -92,3 +92,15 @@ def example_losses(
             results[index] = ExampleLoss(ids[index], float(sums[row]), int(counted[row]))
     model.train(was_training)
     return [results[i] for i in range(len(ids))]
+
+
+class AnswerNLL(torch.nn.Module):
+    """`answer_nll` as a module: DistributedDataParallel must run the whole forward
+    (body and head apart, as answer_nll does) to sync the gradients it makes."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor):
+        return answer_nll(self.model, inputs, labels)

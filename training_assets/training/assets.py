@@ -5,17 +5,17 @@ The training loop (torch) is imported inside the assets: see evaluation/assets.p
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from resources.base_model import BaseModelResource
+from resources.tracking import ExperimentTrackerResource
 from resources.workspace import WorkspaceResource
 from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table, png_markdown
 from training_assets.partitions import batch_partitions
+from training_assets.project_settings import section_setter
 from training_assets.training.config import TrainingConfig, TrainingConfigError
 from training_assets.training.dataset import (
     SPLITS,
@@ -28,18 +28,17 @@ from training_assets.training.dataset import (
 )
 from training_assets.training.run_folder import RunFolder
 
-if TYPE_CHECKING:
-    from training_assets.training.run import TrainingData
-
 diamonds_plus_key = dg.AssetKey("diamonds_plus")
+
+from_file = section_setter("training")  # defaults: the settings file, else these
 
 
 class TrainingDatasetConfig(dg.Config):
-    max_seq_len: int = 1024
-    validation_fraction: float = 0.05
-    golden_fraction: float = 0.02
+    max_seq_len: int = from_file("max_seq_len", 1024)
+    validation_fraction: float = from_file("validation_fraction", 0.05)
+    golden_fraction: float = from_file("golden_fraction", 0.02)
     # the golden share grows (up to a quarter of the data) until it holds this many
-    golden_min_examples: int = 64
+    golden_min_examples: int = from_file("golden_min_examples", 64)
 
 
 @dg.asset(
@@ -119,33 +118,6 @@ def training_dataset(
     )
 
 
-def training_data(table: pl.DataFrame, max_seq_len: int) -> "TrainingData":
-    """The splits of a training_dataset table, and a fingerprint of exactly its tokens."""
-    from training_assets.training.run import TrainingData, example_set
-
-    table = table.sort("id")
-    digest = hashlib.sha256()
-    for example_id, split, ids, cut in table.select(
-        "id", "split", "input_ids", "prompt_tokens"
-    ).iter_rows():
-        digest.update(f"{example_id}|{split}|{cut}|".encode())
-        digest.update(np.asarray(ids, dtype=np.int32).tobytes())
-    parts = {
-        split: example_set(table.filter(pl.col("split") == split).to_dicts()) for split in SPLITS
-    }
-    batches = (
-        sorted(table["batch"].drop_nulls().unique().to_list()) if "batch" in table.columns else []
-    )
-    return TrainingData(
-        parts["train"],
-        parts["validation"],
-        parts["golden"],
-        max_seq_len,
-        digest.hexdigest()[:16],
-        batches,
-    )
-
-
 @dg.asset(
     group_name="training",
     kinds={"pytorch", "json"},
@@ -160,24 +132,55 @@ def lora_checkpoints(
     config: TrainingConfig,
     base_model: BaseModelResource,
     workspace: WorkspaceResource,
+    experiment_tracker: ExperimentTrackerResource,
     training_dataset: pl.DataFrame,
 ) -> dg.Output[dict]:
-    from training_assets.training.run import TrainingDataError, train_lora
+    from training_assets.tracking import TrainingRunLogger
+    from training_assets.training.run import TrainingDataError, train_lora, training_data
 
     max_seq_len = int(training_dataset["tokens"].max() or 1)
     data = training_data(training_dataset, max_seq_len)
-    try:
-        summary = train_lora(
-            runs_dir=workspace.path / "runs",
-            config=config,
-            data=data,
-            load_model=base_model.causal_lm,
-            tokenizer=base_model.tokenizer(),
-            base_fingerprint=f"{base_model.model}|{base_model.location().fingerprint}",
-            log=context.log.info,
+    tracker = experiment_tracker.get()
+    tracking = (
+        TrainingRunLogger(
+            tracker,
+            config.model_dump(),
+            {
+                "dagster.run_id": context.run_id,
+                "base_model": base_model.model,
+                "dataset": data.fingerprint,
+            },
         )
+        if tracker
+        else None
+    )
+    fingerprint = f"{base_model.model}|{base_model.location().fingerprint}"
+    try:
+        if config.nproc > 1:
+            summary = _train_data_parallel(
+                context, config, base_model, workspace, training_dataset, fingerprint
+            )
+            if tracking:  # the workers' metrics, as they were written
+                for line in RunFolder(Path(summary["run_dir"])).read_metrics():
+                    tracking(summary["run_id"], line)
+        else:
+            summary = train_lora(
+                runs_dir=workspace.path / "runs",
+                config=config,
+                data=data,
+                load_model=base_model.causal_lm,
+                tokenizer=base_model.tokenizer(),
+                base_fingerprint=fingerprint,
+                log=context.log.info,
+                on_metrics=tracking,
+            )
     except (TrainingConfigError, TrainingDataError) as error:
         raise dg.Failure(str(error)) from error
+    except BaseException:
+        if tracking and tracking.run:
+            tracking.run.finish("FAILED")
+        raise
+    tracked = tracking.finish(summary, RunFolder(Path(summary["run_dir"]))) if tracking else None
     golden = training_dataset.filter(pl.col("split") == "golden").sort("id")
     summary["golden_prompt"] = golden["messages"][0][:-1].to_list() if golden.height else None
     curve = RunFolder(Path(summary["run_dir"])).loss_curve_file.read_bytes()
@@ -191,6 +194,7 @@ def lora_checkpoints(
             "best_checkpoint": summary["best_checkpoint"],
             "train_tokens_per_second": round(summary["train_tokens_per_second"], 1),
             "steps": summary["steps"],
+            **_tracking_metadata(experiment_tracker, tracked, summary["train_seconds"]),
             "loss_curve": png_markdown(curve, "loss curve"),
             "checkpoints": markdown_table(
                 ["checkpoint", "step", "validation loss"],
@@ -201,3 +205,37 @@ def lora_checkpoints(
             ),
         },
     )
+
+
+def _train_data_parallel(context, config, base_model, workspace, table, fingerprint) -> dict:
+    """`config.nproc` processes of this machine under torchrun (training/distributed.py)."""
+    from training_assets.training.distributed import launch
+
+    config.validate()
+    try:
+        return launch(
+            config.nproc,
+            workspace.path / "runs" / ".distributed" / context.run_id,
+            config.model_dump(),
+            table,
+            base_model.model,
+            Path(base_model.cache_dir),
+            workspace.path / "runs",
+            fingerprint,
+            context.log.info,
+        )
+    except RuntimeError as error:
+        raise dg.Failure(str(error)) from error
+
+
+def _tracking_metadata(experiment_tracker, tracked, train_seconds: float) -> dict:
+    """Where the run is in MLflow, and what logging to it cost the training loop."""
+    if tracked is None:
+        return {"mlflow": "off" if not experiment_tracker.enabled else "unavailable"}
+    return {
+        "mlflow_run_id": tracked.mlflow_run_id,
+        "mlflow_tracking_uri": experiment_tracker.uri,
+        "mlflow_logging_share_of_step_time": round(
+            tracked.seconds_in_calls / max(train_seconds, 1e-9), 5
+        ),
+    }

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from training_assets.project_settings import section_setter
+
 if TYPE_CHECKING:
     import torch
 
@@ -19,33 +21,54 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("cosine", "linear", "constant")
 
 
+# defaults: the `training` section of the project settings file, else these
+from_file = section_setter("training")
+
+
 class TrainingConfigError(ValueError):
     pass
 
 
 class TrainingConfig(dg.Config):
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    learning_rate: float = 3e-4
-    lr_schedule: str = "cosine"  # cosine | linear | constant (after warmup)
-    warmup_steps: int = 2
-    epochs: float = 1.0
-    max_steps: int = 0  # > 0 overrides epochs
-    batch_size: int = 4
-    gradient_accumulation: int = 1
-    seed: int = 0
-    packing: bool = False
-    checkpoint_every: int = 10  # steps; every checkpoint is also an evaluation
-    max_eval_examples: int = 48  # validation examples scored at each checkpoint
-    preview_prompts: int = 2  # golden prompts answered in the log at each checkpoint
-    preview_tokens: int = 40
-    resume: bool = True  # continue an unfinished run with the same config and data
+    lora_r: int = from_file("lora_r", 16)
+    lora_alpha: int = from_file("lora_alpha", 32)
+    lora_dropout: float = from_file("lora_dropout", 0.05)
+    target_modules: list[str] = from_file(
+        "target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+    precision: str = from_file("precision", "auto")  # auto | fp32 | bf16 | fp16
+    device: str = from_file("device", "auto")  # auto | cpu | cuda | cuda:N
+    learning_rate: float = from_file("learning_rate", 3e-4)
+    # cosine | linear | constant (after warmup)
+    lr_schedule: str = from_file("lr_schedule", "cosine")
+    warmup_steps: int = from_file("warmup_steps", 2)
+    epochs: float = from_file("epochs", 1.0)
+    max_steps: int = from_file("max_steps", 0)  # > 0 overrides epochs
+    batch_size: int = from_file("batch_size", 4)
+    gradient_accumulation: int = from_file("gradient_accumulation", 1)
+    seed: int = from_file("seed", 0)
+    packing: bool = from_file("packing", False)
+    # steps; every checkpoint is also an evaluation
+    checkpoint_every: int = from_file("checkpoint_every", 10)
+    # validation examples scored at each checkpoint
+    max_eval_examples: int = from_file("max_eval_examples", 48)
+    # golden prompts answered in the log at each checkpoint
+    preview_prompts: int = from_file("preview_prompts", 2)
+    preview_tokens: int = from_file("preview_tokens", 40)
+    resume: bool = from_file("resume", True)  # continue an unfinished run with the same data
+    # data-parallel processes on this machine (torchrun, DDP; training/distributed.py):
+    # each takes batch_size rows, the global batch is batch_size × nproc
+    nproc: int = from_file("nproc", 1)
 
     def validate(self) -> None:
+        """Every value and the hardware they ask for; a TrainingConfigError says what is wrong."""
+        problems = self.problems()
+        if problems:
+            raise TrainingConfigError("bad training config: " + "; ".join(problems))
+        resolve_hardware(self.device, self.precision)
+
+    def problems(self) -> list[str]:
+        """What is wrong with the values themselves (no torch needed: checked at load)."""
         problems = []
         if self.lora_r <= 0 or self.lora_alpha <= 0:
             problems.append("lora_r and lora_alpha must be positive")
@@ -61,14 +84,12 @@ class TrainingConfig(dg.Config):
             problems.append("learning_rate must be positive")
         if self.max_steps <= 0 and self.epochs <= 0:
             problems.append("set epochs > 0 or max_steps > 0")
-        for name in ("batch_size", "gradient_accumulation", "checkpoint_every"):
+        for name in ("batch_size", "gradient_accumulation", "checkpoint_every", "nproc"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
         if self.warmup_steps < 0 or self.max_eval_examples < 0 or self.preview_prompts < 0:
             problems.append("warmup_steps, max_eval_examples and preview_prompts must be ≥ 0")
-        if problems:
-            raise TrainingConfigError("bad training config: " + "; ".join(problems))
-        resolve_hardware(self.device, self.precision)
+        return problems
 
 
 @dataclass(frozen=True)

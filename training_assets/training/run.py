@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import torch
 
 from training_assets.atomic import write_bytes_atomic, write_json_atomic
 from training_assets.lm.batches import IGNORE_INDEX, collate
 from training_assets.lm.generation import generate_answers, pad_token_id
 from training_assets.lm.hardware import autocast_for
-from training_assets.lm.losses import answer_nll, example_losses, mean_loss, perplexity
+from training_assets.lm.losses import AnswerNLL, answer_nll, example_losses, mean_loss, perplexity
 from training_assets.training.batches import packed_batches, padded_batches, real_tokens
 from training_assets.training.checkpoints import (
     completed_checkpoints,
@@ -42,6 +44,8 @@ from training_assets.training.config import (
     TrainingConfigError,
     resolve_hardware,
 )
+from training_assets.training.dataset import SPLITS
+from training_assets.training.distributed import Ranks, current_ranks
 from training_assets.training.packed_attention import use_segment_attention
 from training_assets.training.run_folder import RunFolder, find_unfinished_run
 
@@ -92,12 +96,17 @@ class _Progress:
     step: int = 0  # the last optimizer step completed
 
 
-def run_identity(config: TrainingConfig, data: TrainingData, base_fingerprint: str) -> dict:
+def run_identity(
+    config: TrainingConfig, data: TrainingData, base_fingerprint: str, world: int = 1
+) -> dict:
     identity = {
-        "config": config.model_dump(),
+        # how many processes is the world's business (below), not the config's
+        "config": config.model_dump(exclude={"nproc"}),
         "dataset": data.fingerprint,
         "base_model": base_fingerprint,
     }
+    if world > 1:  # N processes train on N times the batch: another run
+        identity["world_size"] = world
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return {**identity, "digest": digest}
 
@@ -112,6 +121,7 @@ def train_lora(
     base_fingerprint: str,
     log: Callable[[str], None] = _log,
     on_step: Callable[[int], None] | None = None,
+    on_metrics: Callable[[str, dict], None] | None = None,
 ) -> dict:
     """Train (or continue) the run for this config and data; return its summary."""
     config.validate()
@@ -120,7 +130,46 @@ def train_lora(
         raise TrainingDataError("the training split is empty: materialize diamonds+ first")
     if not data.validation.ids:
         raise TrainingDataError("the validation split is empty: more diamonds+ are needed")
-    identity = run_identity(config, data, base_fingerprint)
+    ranks = current_ranks()
+    identity = run_identity(config, data, base_fingerprint, ranks.world)
+    run = None
+    if ranks.main:
+        run = _open_run(runs_dir, config, identity, hardware)
+    run = RunFolder(Path(ranks.broadcast(str(run.path) if run else None)))
+    progress = _Progress()
+
+    def record(line: dict) -> None:
+        """One metrics.jsonl line (rank 0); `on_metrics` (the experiment tracker) sees it too."""
+        if not ranks.main:
+            return
+        _append(run.metrics_file, line)
+        if on_metrics:
+            on_metrics(run.run_id, line)
+
+    callbacks = _Callbacks(log if ranks.main else _silent, on_step, record, ranks)
+    try:
+        return _train(run, config, hardware, data, load_model, tokenizer, callbacks, progress)
+    except BaseException as error:
+        crash = run.crash_file if ranks.main else run.path / f"crash-rank{ranks.rank}.json"
+        write_json_atomic(
+            crash,
+            {
+                "config": config.model_dump(),
+                "step": progress.step,
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(),
+                "time": datetime.now(UTC).isoformat(),
+            },
+        )
+        raise
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+def _open_run(runs_dir: Path, config: TrainingConfig, identity: dict, hardware) -> RunFolder:
+    """The unfinished run with this identity (resume), else a new run folder."""
     run = find_unfinished_run(runs_dir, identity["digest"]) if config.resume else None
     if run is None:
         run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{identity['digest']}"
@@ -135,21 +184,7 @@ def train_lora(
                 "hardware": {"device": str(hardware.device), "precision": hardware.precision},
             },
         )
-    progress = _Progress()
-    try:
-        return _train(run, config, hardware, data, load_model, tokenizer, log, on_step, progress)
-    except BaseException as error:
-        write_json_atomic(
-            run.crash_file,
-            {
-                "config": config.model_dump(),
-                "step": progress.step,
-                "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc(),
-                "time": datetime.now(UTC).isoformat(),
-            },
-        )
-        raise
+    return run
 
 
 def _lora_model(model, config: TrainingConfig):
@@ -184,9 +219,12 @@ def _scheduler(optimizer, config: TrainingConfig, total_steps: int):
 class _BatchStream:
     """Micro-batch number m of the whole run, across epochs, computed on demand."""
 
-    def __init__(self, data: ExampleSet, config: TrainingConfig, max_seq_len: int) -> None:
+    def __init__(
+        self, data: ExampleSet, config: TrainingConfig, max_seq_len: int, batch_size: int
+    ) -> None:
         self.lengths = data.lengths
         self.config = config
+        self.batch_size = batch_size
         self.max_seq_len = max_seq_len
         self._epochs: dict[int, list] = {}
         self.per_epoch = len(self._epoch(0))
@@ -195,9 +233,11 @@ class _BatchStream:
         if epoch not in self._epochs:
             c = self.config
             self._epochs = {
-                epoch: packed_batches(self.lengths, self.max_seq_len, c.batch_size, c.seed, epoch)
+                epoch: packed_batches(
+                    self.lengths, self.max_seq_len, self.batch_size, c.seed, epoch
+                )
                 if c.packing
-                else padded_batches(self.lengths, c.batch_size, c.seed, epoch)
+                else padded_batches(self.lengths, self.batch_size, c.seed, epoch)
             }
         return self._epochs[epoch]
 
@@ -223,8 +263,17 @@ def _to(value, device: torch.device):
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
-def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, progress) -> dict:
-    torch.manual_seed(config.seed)
+@dataclass(frozen=True)
+class _Callbacks:
+    log: Callable[[str], None]
+    on_step: Callable[[int], None] | None
+    record: Callable[[dict], None]
+    ranks: Ranks
+
+
+def _train(run, config, hardware, data, load_model, tokenizer, callbacks, progress) -> dict:
+    log, on_step, ranks = callbacks.log, callbacks.on_step, callbacks.ranks
+    torch.manual_seed(config.seed)  # the same LoRA init on every rank (DDP also syncs it)
     model = load_model()
     model.config.use_cache = False
     if config.packing and use_segment_attention(model):
@@ -233,7 +282,8 @@ def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, pro
     pad_id = pad_token_id(tokenizer)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
-    stream = _BatchStream(data.train, config, data.max_seq_len)
+    # the global batch: batch_size rows per process (training/distributed.py)
+    stream = _BatchStream(data.train, config, data.max_seq_len, config.batch_size * ranks.world)
     steps_per_epoch = math.ceil(stream.per_epoch / config.gradient_accumulation)
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     scheduler = _scheduler(optimizer, config, total_steps)
@@ -242,6 +292,7 @@ def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, pro
     metrics_file = run.metrics_file
 
     start_step, tokens_seen, train_seconds = 0, 0, 0.0
+    ranks.barrier()  # rank 0 has opened the run folder; every rank reads the same checkpoints
     existing = completed_checkpoints(checkpoints_dir)
     if existing:
         state = load_checkpoint(existing[-1], model, optimizer, scheduler)
@@ -250,21 +301,24 @@ def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, pro
             state["tokens_seen"],
             state["train_seconds"],
         )
-        _keep_metrics_until(metrics_file, start_step)
+        if ranks.main:
+            _keep_metrics_until(metrics_file, start_step)
         progress.step = start_step
         log(f"resuming {run.run_id} from {existing[-1].name} (step {start_step}/{total_steps})")
-    else:
+    elif ranks.main:
         metrics_file.unlink(missing_ok=True)
 
     base_eval_file = run.base_eval_file
-    if base_eval_file.exists():
-        base_val_loss = json.loads(base_eval_file.read_text())["val_loss"]
-    else:
+    if ranks.main and not base_eval_file.exists():
         with model.disable_adapter():
             base_val_loss, base_losses = _evaluate(model, tokenizer, data, config, hardware, pad_id)
         write_json_atomic(
             base_eval_file, {"val_loss": base_val_loss, "examples": [vars(x) for x in base_losses]}
         )
+    ranks.barrier()
+    base_val_loss = json.loads(base_eval_file.read_text())["val_loss"]
+    # under DDP the loss is computed through its wrapper, which syncs the gradients
+    learner = _data_parallel(AnswerNLL(model), hardware) if ranks.world > 1 else None
     log(
         f"base model validation loss {base_val_loss:.4f} (perplexity {perplexity(base_val_loss):.2f}); "
         f"{total_steps} steps of {config.batch_size}×{config.gradient_accumulation}, {len(data.train.ids)} train examples"
@@ -272,6 +326,10 @@ def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, pro
 
     model.train()
     lengths = data.train.lengths
+    if ranks.world > 1:
+        log(
+            f"data parallel on {ranks.world} processes: global batch {config.batch_size * ranks.world}"
+        )
     report_every = max(1, total_steps // 20)
     for step in range(start_step, total_steps):
         started = time.perf_counter()
@@ -279,19 +337,24 @@ def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, pro
             stream[step * config.gradient_accumulation + a]
             for a in range(config.gradient_accumulation)
         ]
+        # this rank's rows; a rank left without rows (the last batch of an epoch) runs the
+        # first row with weight 0, because every rank must join each gradient all-reduce
+        shards = [(ranks.shard(b) or b[:1], 1.0 if ranks.shard(b) else 0.0) for b in micro]
         tensors = [
-            collate(b, data.train.input_ids, data.train.prompt_tokens, pad_id, config.packing)
-            for b in micro
+            (collate(b, data.train.input_ids, data.train.prompt_tokens, pad_id, config.packing), w)
+            for b, w in shards
         ]
-        answer_tokens = sum(int((t["labels"][:, 1:] != IGNORE_INDEX).sum()) for t in tensors)
+        local_tokens = sum(w * int((t["labels"][:, 1:] != IGNORE_INDEX).sum()) for t, w in tensors)
+        answer_tokens = max(ranks.all_sum(local_tokens), 1)
         step_loss = 0.0
-        for batch in tensors:
+        for batch, weight in tensors:
             labels = batch.pop("labels").to(hardware.device)
             with autocast_for(hardware.device, hardware.autocast_dtype):
                 inputs = {k: _to(v, hardware.device) for k, v in batch.items()}
-                nll, _ = answer_nll(model, inputs, labels)
-            loss = nll.sum() / max(answer_tokens, 1)
-            (scaler.scale(loss) if scaler else loss).backward()
+                nll, _ = learner(inputs, labels) if learner else answer_nll(model, inputs, labels)
+            # DDP averages gradients over ranks: × world makes the sum of the global batch
+            loss = weight * nll.sum() / answer_tokens
+            (scaler.scale(loss * ranks.world) if scaler else loss * ranks.world).backward()
             step_loss += float(loss.detach())
         if scaler:
             scaler.unscale_(optimizer)
@@ -303,14 +366,14 @@ def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, pro
             optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        step_loss = ranks.all_sum(step_loss)
         seconds = time.perf_counter() - started
-        step_tokens = sum(real_tokens(b, lengths) for b in micro)
+        step_tokens = sum(real_tokens(b, lengths) for b in micro)  # the global batch
         tokens_seen += step_tokens
         train_seconds += seconds
         done = step + 1
         progress.step = done
-        _append(
-            metrics_file,
+        callbacks.record(
             {
                 "step": done,
                 "loss": round(step_loss, 5),
@@ -325,10 +388,9 @@ def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, pro
             log(
                 f"step {done}/{total_steps} loss {step_loss:.4f} · {rate:.0f} tokens/s · ETA {int(eta) // 60}m{int(eta) % 60:02d}s"
             )
-        if done % config.checkpoint_every == 0 or done == total_steps:
+        if (done % config.checkpoint_every == 0 or done == total_steps) and ranks.main:
             val_loss, losses = _evaluate(model, tokenizer, data, config, hardware, pad_id)
-            _append(
-                metrics_file,
+            callbacks.record(
                 {
                     "step": done,
                     "val_loss": round(val_loss, 5),
@@ -352,9 +414,21 @@ def _train(run, config, hardware, data, load_model, tokenizer, log, on_step, pro
                 f"checkpoint {path.name}: validation loss {val_loss:.4f} (base {base_val_loss:.4f})"
             )
             _log_previews(model, tokenizer, data.golden, config, hardware, log)
+        if done % config.checkpoint_every == 0 or done == total_steps:
+            ranks.barrier()  # the others wait for rank 0's evaluation and checkpoint
         if on_step:
             on_step(done)
+    if not ranks.main:
+        return {"run_id": run.run_id, "run_dir": str(run.path), "rank": ranks.rank}
     return _summarize(run, config, data, base_val_loss, total_steps, tokens_seen, train_seconds)
+
+
+def _data_parallel(model, hardware: Hardware):
+    """The loss module under DDP: one device per process, gradients all-reduced."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    devices = [hardware.device] if hardware.device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=devices)
 
 
 def _log_previews(model, tokenizer, golden: ExampleSet, config, hardware, log) -> None:
@@ -445,4 +519,29 @@ def example_set(rows: Sequence[dict]) -> ExampleSet:
         input_ids=[list(r["input_ids"]) for r in rows],
         prompt_tokens=[r["prompt_tokens"] for r in rows],
         answers=[r["answer"] for r in rows],
+    )
+
+
+def training_data(table: pl.DataFrame, max_seq_len: int) -> TrainingData:
+    """The splits of a training_dataset table, and a fingerprint of exactly its tokens."""
+    table = table.sort("id")
+    digest = hashlib.sha256()
+    for example_id, split, ids, cut in table.select(
+        "id", "split", "input_ids", "prompt_tokens"
+    ).iter_rows():
+        digest.update(f"{example_id}|{split}|{cut}|".encode())
+        digest.update(np.asarray(ids, dtype=np.int32).tobytes())
+    parts = {
+        split: example_set(table.filter(pl.col("split") == split).to_dicts()) for split in SPLITS
+    }
+    batches = (
+        sorted(table["batch"].drop_nulls().unique().to_list()) if "batch" in table.columns else []
+    )
+    return TrainingData(
+        parts["train"],
+        parts["validation"],
+        parts["golden"],
+        max_seq_len,
+        digest.hexdigest()[:16],
+        batches,
     )

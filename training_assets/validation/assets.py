@@ -9,9 +9,10 @@ from resources.workspace import WorkspaceResource
 from training_assets.ingestion.landing import find_manifest, records_found_in_file
 from training_assets.metadata import markdown_table
 from training_assets.partitions import batch_partitions, per_batch_backfill
+from training_assets.project_settings import setting
 from training_assets.validation.rules import DEFAULT_MIN_QUALITY
 from training_assets.validation.split import split_diamonds
-from training_assets.versions import curation_code_version, setting
+from training_assets.versions import curation_code_version
 
 
 class DiamondConfig(dg.Config):
