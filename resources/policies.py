@@ -7,7 +7,8 @@ the project settings file (`deploy.margin`, the `loop` section), else the defaul
   the deployed model must clear before `best_checkpoint_sensor` deploys it (nats per
   answer token; 0 = the interval excludes 0).
 - `RegenerationPolicyResource`: when `low_data_sensor` asks for regeneration (too few
-  fresh examples, at most once per cooldown) and when for a retrain.
+  fresh examples, at most once per cooldown), when for a retrain, and when for a
+  preference run (enough new negative judgements, at most once per cooldown).
 - `RotationBudgetResource`: the workspace budget, the share that starts a rotation and
   the share a rotation frees down to.
 """
@@ -21,6 +22,7 @@ from training_assets.rotation.usage import Budget
 from training_assets.settings import (
     DEPLOY_MARGIN,
     LOW_DATA_THRESHOLD,
+    PREFERENCE_THRESHOLD,
     REGENERATION_COOLDOWN,
     RETRAIN_THRESHOLD,
     ROTATION_TARGET,
@@ -41,6 +43,7 @@ class RegenerationPolicyResource(dg.ConfigurableResource):
     low_data_threshold: float = LOW_DATA_THRESHOLD.default
     retrain_threshold: float = RETRAIN_THRESHOLD.default
     cooldown_seconds: float = REGENERATION_COOLDOWN.default
+    preference_threshold: float = PREFERENCE_THRESHOLD.default
 
     @classmethod
     def from_settings(cls) -> RegenerationPolicyResource:
@@ -51,6 +54,7 @@ class RegenerationPolicyResource(dg.ConfigurableResource):
             low_data_threshold=value(LOW_DATA_THRESHOLD, "low_data_threshold"),
             retrain_threshold=value(RETRAIN_THRESHOLD, "retrain_threshold"),
             cooldown_seconds=value(REGENERATION_COOLDOWN, "cooldown_seconds"),
+            preference_threshold=value(PREFERENCE_THRESHOLD, "preference_threshold"),
         )
 
 

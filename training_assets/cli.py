@@ -248,6 +248,52 @@ def _feedback_store(create: bool = False):
     return build_resources()["feedback"].open(create=create)
 
 
+def cmd_prefer(args: argparse.Namespace) -> int:
+    run = {"method": args.method, "max_steps": args.max_steps, "beta": args.beta}
+    ops = {"preference_checkpoints": {k: v for k, v in run.items() if v}}
+    if args.golden:
+        ops["preference_evals"] = {"max_golden_examples": args.golden}
+    _, success = launch.run_job("preference_job", ops, say=_err)
+    return 0 if success else 1
+
+
+def _record_file(store, path: Path) -> int:
+    """Record every interaction of an NDJSON file (one object per line, the fields of
+    `record`), all or none: a bad line is reported with its number and nothing is written."""
+    from training_assets.feedback.store import Interaction
+
+    interactions, problems = [], []
+    fields = set(Interaction.__dataclass_fields__)
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ValueError("expected a JSON object")
+                unknown = sorted(set(data) - fields)
+                if unknown:
+                    raise ValueError(f"unknown field(s) {unknown}")
+                interaction = Interaction(**data)
+                interaction.validate()
+                interactions.append(interaction)
+            except (ValueError, TypeError) as exc:
+                problems.append(f"{path}:{number}: {exc}")
+    if problems:
+        for problem in problems:
+            _err(f"error: {problem}")
+        _err(
+            f"nothing recorded: {len(problems)} bad line(s) of {len(problems) + len(interactions)}"
+        )
+        return 2
+    ids = store.record_all(interactions)
+    for row_id in ids:
+        print(row_id)
+    _err(f"recorded {len(ids)} interactions from {path}")
+    return 0
+
+
 def cmd_feedback(args: argparse.Namespace) -> int:
     from training_assets.feedback.analysis import feedback_patterns, feedback_stats
     from training_assets.feedback.export import export_feedback
@@ -262,7 +308,15 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     with store:
         if args.action == "init":
             _err(f"feedback store ready at {store.path} (schema {store.schema_version})")
+        elif args.action == "record" and args.from_jsonl:
+            return _record_file(store, Path(args.from_jsonl))
         elif args.action == "record":
+            missing = [f"--{n}" for n in ("query", "response", "model_version", "feedback")
+                       if getattr(args, n) is None]  # fmt: skip
+            if missing:
+                _err(f"error: record needs {', '.join(m.replace('_', '-') for m in missing)} "
+                     "(or --from-jsonl FILE)")  # fmt: skip
+                return 2
             try:
                 row_id = store.record(
                     Interaction(
@@ -285,6 +339,28 @@ def cmd_feedback(args: argparse.Namespace) -> int:
             print(json.dumps(feedback_stats(rows, args.period, args.session), indent=2))
         elif args.action == "patterns":
             print(json.dumps(feedback_patterns(list(store.rows()), args.min_count), indent=2))
+        elif args.action == "preferences":
+            from training_assets.definitions import build_resources
+            from training_assets.feedback.freshness import new_negative_feedback
+
+            resources = build_resources()
+            negative, newest = new_negative_feedback(store, resources["workspace"].path / "runs")
+            threshold = resources["regeneration_policy"].preference_threshold
+            judged = {v: 0 for v in ("positive", "negative", "neutral")}
+            for row in store.rows():
+                judged[row["feedback"]] += 1
+            print(
+                json.dumps(
+                    {
+                        "judged": judged,
+                        "new_negative": negative,
+                        "newest_id": newest,
+                        "preference_threshold": threshold,
+                        "preference_run_due": negative >= threshold,
+                    },
+                    indent=2,
+                )
+            )
         elif args.action == "export":
             landed, ids = export_feedback(store, ensure_workspace() / "landing", args.min_score)
             if landed is None:
@@ -375,6 +451,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-new-tokens", type=int, default=0, help="golden answers; 0: 256")
     train.set_defaults(run=cmd_train)
 
+    prefer = commands.add_parser(
+        "prefer",
+        help="preference-tune the best SFT checkpoint on the feedback store (DPO / KTO), evaluate",
+    )
+    prefer.add_argument("--method", default=None, choices=("auto", "dpo", "kto"))
+    prefer.add_argument(
+        "--max-steps", type=int, default=0, help="0: the settings file's, else 2 epochs"
+    )
+    prefer.add_argument("--beta", type=float, default=0.0, help="0: the default (0.1)")
+    prefer.add_argument("--golden", type=int, default=0, help="golden examples; 0: 64")
+    prefer.set_defaults(run=cmd_prefer)
+
     deploy = commands.add_parser(
         "deploy", help="export the best checkpoint as GGUF, write its Modelfile, push to Ollama"
     )
@@ -413,10 +501,15 @@ def build_parser() -> argparse.ArgumentParser:
     actions = feedback.add_subparsers(dest="action", required=True)
     actions.add_parser("init", help="create the store (feedback.db in the workspace)")
     record = actions.add_parser("record", help="record one interaction; prints its id")
-    record.add_argument("--query", required=True)
-    record.add_argument("--response", required=True)
-    record.add_argument("--model-version", required=True)
-    record.add_argument("--feedback", required=True, choices=("positive", "negative", "neutral"))
+    record.add_argument("--query")
+    record.add_argument("--response")
+    record.add_argument("--model-version")
+    record.add_argument("--feedback", choices=("positive", "negative", "neutral"))
+    record.add_argument(
+        "--from-jsonl",
+        metavar="FILE",
+        help="record every line of an NDJSON file (the same fields); all or none",
+    )
     record.add_argument("--score", type=float, help="0–5")
     record.add_argument("--intent")
     record.add_argument("--confidence", type=float, help="0–1")
@@ -427,6 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--session")
     patterns = actions.add_parser("patterns", help="intents and traits of good / bad answers")
     patterns.add_argument("--min-count", type=int, default=5)
+    actions.add_parser(
+        "preferences",
+        help="judgements for preference tuning: new negatives since the last preference run",
+    )
     export = actions.add_parser("export", help="land good interactions as spans; prints keys")
     export.add_argument("--min-score", type=float, default=3.0)
     feedback.set_defaults(run=cmd_feedback)

@@ -32,7 +32,13 @@ from sensors import (
 )
 from training_assets.embedding.backends import resolve_backend
 from training_assets.executors import configured_executor
-from training_assets.jobs import curation_job, deploy_job, regeneration_job, training_job
+from training_assets.jobs import (
+    curation_job,
+    deploy_job,
+    preference_job,
+    regeneration_job,
+    training_job,
+)
 from training_assets.project_settings import check_settings, settings_path
 from training_assets.rotation.assets import rotation_job
 from training_assets.settings import (
@@ -62,6 +68,8 @@ def run_sections() -> dict[str, tuple[type, ...]]:
     from resources.policies import RegenerationPolicyResource, SensorIntervals
     from training_assets.deploy.assets import GgufExportConfig, OllamaModelfileConfig
     from training_assets.evaluation.assets import BestCheckpointConfig, CheckpointEvalsConfig
+    from training_assets.preference.assets import PreferenceDatasetConfig, PreferenceEvalsConfig
+    from training_assets.preference.run import PreferenceConfig
     from training_assets.training.assets import TrainingDatasetConfig
     from training_assets.training.config import TrainingConfig
 
@@ -70,6 +78,7 @@ def run_sections() -> dict[str, tuple[type, ...]]:
         "evaluation": (CheckpointEvalsConfig, BestCheckpointConfig),
         "deploy": (GgufExportConfig, OllamaModelfileConfig, DeployPolicyResource),
         "loop": (RegenerationPolicyResource, SensorIntervals),
+        "preference": (PreferenceDatasetConfig, PreferenceConfig, PreferenceEvalsConfig),
     }
 
 
@@ -149,7 +158,14 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=dg.load_asset_checks_from_modules(modules),
-        jobs=[curation_job, training_job, deploy_job, rotation_job, regeneration_job],
+        jobs=[
+            curation_job,
+            training_job,
+            deploy_job,
+            rotation_job,
+            regeneration_job,
+            preference_job,
+        ],
         sensors=[landing_sensor, best_checkpoint_sensor, disk_rotation_sensor, low_data_sensor],
         schedules=[nightly_curation_schedule, weekly_retrain_schedule],
         resources=build_resources(root),

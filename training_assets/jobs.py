@@ -55,3 +55,12 @@ regeneration_job = dg.define_asset_job(
     "synthetic spans for under-represented domains; both land as new batches, which "
     "landing_sensor sends through curation.",
 )
+
+preference_job = dg.define_asset_job(
+    "preference_job",
+    selection=dg.AssetSelection.groups("preference"),
+    hooks={release_memory},
+    description="preference_dataset from the feedback store → preference_checkpoints (DPO on "
+    "pairs, KTO on unpaired judgements, from the best SFT checkpoint) → preference_evals (the "
+    "golden gate against the SFT start, and the held-out preference margin).",
+)

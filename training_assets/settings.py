@@ -124,3 +124,6 @@ LOW_DATA_THRESHOLD = number_setting("TRAINING_LOW_DATA_THRESHOLD", 500)
 RETRAIN_THRESHOLD = number_setting("TRAINING_RETRAIN_THRESHOLD", 2000)
 REGENERATION_COOLDOWN = number_setting("TRAINING_REGENERATION_COOLDOWN", 6 * 3600)
 DEPLOY_MARGIN = number_setting("TRAINING_DEPLOY_MARGIN", 0.0)
+# new negative judgements in the feedback store at which low_data_sensor asks for a
+# preference run (DPO/KTO from the best SFT checkpoint)
+PREFERENCE_THRESHOLD = number_setting("TRAINING_PREFERENCE_THRESHOLD", 200)

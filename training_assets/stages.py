@@ -16,6 +16,7 @@ STAGES = (
     "evaluation",
     "deploy",
     "feedback",
+    "preference",
     "rotation",
 )
 # the asset groups one batch goes through (their steps read the curation settings file)

@@ -1,4 +1,5 @@
-"""Fresh training examples: diamonds+ rows of batches no training run has used yet."""
+"""Fresh training examples: diamonds+ rows of batches no training run has used yet; new
+negative judgements: those no preference run has learned from yet."""
 
 from __future__ import annotations
 
@@ -31,3 +32,16 @@ def fresh_examples(root: Path, batches: Iterable[str], tables=None) -> tuple[int
             count += pl.scan_parquet(str(path)).select(pl.len()).collect().item()
             fresh.append(batch)
     return count, fresh
+
+
+def new_negative_feedback(store, runs_dir: Path) -> tuple[int, int]:
+    """(negative interactions newer than the newest one a finished preference run learned
+    from, the newest interaction id in the store)."""
+    learned = 0
+    for folder in runs_dir.glob("*/") if runs_dir.is_dir() else []:
+        summary = RunFolder(folder).read_summary() or {}
+        if summary.get("kind") == "preference":
+            learned = max(learned, int(summary.get("last_feedback_id") or 0))
+    negative = sum(1 for _ in store.rows("id > ? AND feedback = 'negative'", (learned,)))
+    newest = max((row["id"] for row in store.rows("id > ?", (learned,))), default=learned)
+    return negative, newest

@@ -158,30 +158,38 @@ class FeedbackStore:
         return self._version()
 
     def record(self, interaction: Interaction) -> int:
-        interaction.validate()
-        created = interaction.created_at or datetime.now(UTC).isoformat()
+        return self.record_all([interaction])[0]
+
+    def record_all(self, interactions: list[Interaction]) -> list[int]:
+        """Record interactions in one transaction (all or none); their ids, in order."""
+        for interaction in interactions:
+            interaction.validate()
+        ids = []
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            cursor = self._db.execute(
-                "INSERT INTO interactions (created_at, session, model_version, query, response, "
-                "feedback, score, intent, confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    created,
-                    interaction.session,
-                    interaction.model_version,
-                    interaction.query,
-                    interaction.response,
-                    interaction.feedback,
-                    interaction.score,
-                    interaction.intent,
-                    interaction.confidence,
-                ),
-            )
+            for interaction in interactions:
+                cursor = self._db.execute(
+                    "INSERT INTO interactions (created_at, session, model_version, query, "
+                    "response, feedback, score, intent, confidence) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        interaction.created_at or datetime.now(UTC).isoformat(),
+                        interaction.session,
+                        interaction.model_version,
+                        interaction.query,
+                        interaction.response,
+                        interaction.feedback,
+                        interaction.score,
+                        interaction.intent,
+                        interaction.confidence,
+                    ),
+                )
+                ids.append(int(cursor.lastrowid))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return int(cursor.lastrowid)
+        return ids
 
     def rows(self, where: str = "1", params: tuple = ()) -> Iterator[sqlite3.Row]:
         yield from self._db.execute(f"SELECT * FROM interactions WHERE {where} ORDER BY id", params)
