@@ -69,7 +69,12 @@ def interactions(prompts: list[dict], seed: int) -> list[dict]:
         good = {**base, "response": prompt["answer"], "feedback": "positive"}
         good["score"] = float(rng.choice([4, 5]))
         text, _ = bad_answer(rng, prompt["answer"], other)
-        bad = {**base, "response": text, "feedback": "negative", "score": float(rng.choice([0, 1, 2]))}
+        bad = {
+            **base,
+            "response": text,
+            "feedback": "negative",
+            "score": float(rng.choice([0, 1, 2])),
+        }
         roll = rng.random()
         chosen = [good, bad] if roll < 0.6 else [good] if roll < 0.8 else [bad]
         rng.shuffle(chosen)
@@ -87,6 +92,9 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=180)
     parser.add_argument("--max-steps", type=int, default=40)
     parser.add_argument("--golden", type=int, default=64)
+    parser.add_argument("--checkpoint-every", type=int, default=20)
+    parser.add_argument("--max-seq-len", type=int, default=512, help="preference examples")
+    parser.add_argument("--batch-size", type=int, default=2, help="pairs (DPO) per step")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -96,27 +104,36 @@ def main() -> int:
     table = pl.read_parquet(workspace / "training_dataset.parquet")
     train = table.filter(pl.col("split") == "train").sort("id").head(args.prompts)
     prompts = [
-        {"query": m[-2]["content"], "answer": m[-1]["content"]}
-        for m in train["messages"].to_list()
+        {"query": m[-2]["content"], "answer": m[-1]["content"]} for m in train["messages"].to_list()
     ]
     lines = interactions(prompts, args.seed)
     env = {**os.environ, "TRAINING_WORKSPACE": str(workspace)}
     with tempfile.TemporaryDirectory() as folder:
+        if not env.get("TRAINING_SETTINGS"):  # this run's sizes, through the settings file
+            settings = Path(folder) / "settings.yaml"
+            settings.write_text(
+                f"preference: {{max_seq_len: {args.max_seq_len}, batch_size: {args.batch_size}}}\n"
+            )
+            env["TRAINING_SETTINGS"] = str(settings)
         source = Path(folder) / "feedback.jsonl"
         source.write_text("".join(json.dumps(line) + "\n" for line in lines))
         recorded = cli(["feedback", "record", "--create", "--from-jsonl", str(source)], env)
-    if recorded.returncode != 0:
-        print(recorded.stderr, file=sys.stderr)
-        return 1
-    print(recorded.stderr.strip(), file=sys.stderr)
-    print(cli(["feedback", "preferences"], env).stdout, file=sys.stderr)
+        if recorded.returncode != 0:
+            print(recorded.stderr, file=sys.stderr)
+            return 1
+        print(recorded.stderr.strip(), file=sys.stderr)
+        print(cli(["feedback", "preferences"], env).stdout, file=sys.stderr)
 
-    started = time.perf_counter()
-    run = cli(["prefer", "--max-steps", str(args.max_steps), "--golden", str(args.golden)], env)
-    seconds = time.perf_counter() - started
-    if run.returncode != 0:
-        print(run.stderr[-4000:], file=sys.stderr)
-        return 1
+        started = time.perf_counter()
+        run = cli(
+            ["prefer", "--max-steps", str(args.max_steps), "--golden", str(args.golden)]
+            + ["--checkpoint-every", str(args.checkpoint_every), "--max-new-tokens", "128"],
+            env,
+        )
+        seconds = time.perf_counter() - started
+        if run.returncode != 0:
+            print(run.stderr[-4000:], file=sys.stderr)
+            return 1
     evals = json.loads((workspace / "preference_evals.json").read_text())
     summary = json.loads((workspace / "preference_checkpoints.json").read_text())
     report = {

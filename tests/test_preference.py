@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from tests.training_helpers import TOPICS, run_tiny
+from training_assets.preference.config import PreferenceConfig
 from training_assets.preference.dataset import label, preference_pairs, preference_table
 from training_assets.preference.losses import dpo_loss, kto_loss
-from training_assets.preference.run import PreferenceConfig, PreferenceData, train_preference
+from training_assets.preference.run import PreferenceData, train_preference
 from training_assets.training.run import example_set
 from training_assets.training.run_folder import RunFolder
 
@@ -64,21 +65,25 @@ def test_labels_threads_duplicates_conflicts_and_pairs(tokenizer):
         _row(5, "Sets?", "Use set().", "negative", 1),  # one up, one down: conflicting
         _row(6, "Sets?", "Sets are lists.", "negative", 0),
         _row(7, "Tuples?", "Parentheses.", "neutral", 3),
+        _row(3, "And lists?", "Lists are sets.", "negative", 0, session="s"),  # regenerated
         _row(8, "Dicts?", "Use {}.", "positive", 5),
         _row(9, "Dicts?", "Use {}.", "positive", 4),  # the same answer judged again
     ]
     table, counts = preference_table(rows, tokenizer, 256, heldout_fraction=0.0)
-    assert (counts.interactions, counts.no_judgement, counts.duplicates) == (8, 1, 2)
-    assert counts.conflicting == 1 and counts.examples == 4
+    assert (counts.interactions, counts.no_judgement, counts.duplicates) == (9, 1, 2)
+    assert counts.conflicting == 1 and counts.examples == 5
     # the session's earlier turn is the thread of the second question
     answer = table.filter(table["messages"].list.last().struct.field("content") == "Use append.")
     contents = [m["content"] for m in answer["messages"][0]]
     assert contents == ["Hi", "Hello!", "And lists?", "Use append."]
     dicts = table.filter(table["messages"].list.last().struct.field("content") == "Use {}.")
     assert dicts["feedback_ids"][0].to_list() == [8, 9]
-    # "Sets?" was answered well once and badly once: its good answer is the conflicting
-    # one, so no pair is left; with the pair rows the split keeps prompts together
-    assert preference_pairs(table) == {}
+    # the regenerated answer shares the prompt of the first: one pair. "Sets?" was
+    # answered well once and badly once, but its good answer is the conflicting one
+    [(chosen, rejected)] = preference_pairs(table)["train"]
+    assert table["messages"][rejected][-1]["content"] == "Lists are sets."
+    assert table["messages"][chosen][-1]["content"] == "Use append."
+    assert len(table["messages"][rejected]) == 4  # Hi / Hello! / And lists? / the answer
     paired, paired_counts = preference_table(feedback_rows(30), tokenizer, 256, 0.3)
     assert paired_counts.pairs["train"] + paired_counts.pairs.get("heldout", 0) == 30
     by_prompt = paired.group_by("prompt_key").agg(pl.col("split").n_unique().alias("sides"))

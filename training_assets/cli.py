@@ -249,10 +249,17 @@ def _feedback_store(create: bool = False):
 
 
 def cmd_prefer(args: argparse.Namespace) -> int:
-    run = {"method": args.method, "max_steps": args.max_steps, "beta": args.beta}
-    ops = {"preference_checkpoints": {k: v for k, v in run.items() if v}}
-    if args.golden:
-        ops["preference_evals"] = {"max_golden_examples": args.golden}
+    run = {
+        "method": args.method,
+        "max_steps": args.max_steps,
+        "beta": args.beta,
+        "checkpoint_every": args.checkpoint_every,
+    }
+    evaluation = {"max_golden_examples": args.golden, "max_new_tokens": args.max_new_tokens}
+    ops = {
+        "preference_checkpoints": {k: v for k, v in run.items() if v},
+        "preference_evals": {k: v for k, v in evaluation.items() if v},
+    }
     _, success = launch.run_job("preference_job", ops, say=_err)
     return 0 if success else 1
 
@@ -460,7 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-steps", type=int, default=0, help="0: the settings file's, else 2 epochs"
     )
     prefer.add_argument("--beta", type=float, default=0.0, help="0: the default (0.1)")
+    prefer.add_argument("--checkpoint-every", type=int, default=0, help="0: the default (10)")
     prefer.add_argument("--golden", type=int, default=0, help="golden examples; 0: 64")
+    prefer.add_argument("--max-new-tokens", type=int, default=0, help="golden answers; 0: 256")
     prefer.set_defaults(run=cmd_prefer)
 
     deploy = commands.add_parser(

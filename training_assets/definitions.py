@@ -69,7 +69,7 @@ def run_sections() -> dict[str, tuple[type, ...]]:
     from training_assets.deploy.assets import GgufExportConfig, OllamaModelfileConfig
     from training_assets.evaluation.assets import BestCheckpointConfig, CheckpointEvalsConfig
     from training_assets.preference.assets import PreferenceDatasetConfig, PreferenceEvalsConfig
-    from training_assets.preference.run import PreferenceConfig
+    from training_assets.preference.config import PreferenceConfig
     from training_assets.training.assets import TrainingDatasetConfig
     from training_assets.training.config import TrainingConfig
 

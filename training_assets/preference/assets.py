@@ -17,7 +17,7 @@ from training_assets.evaluation.paired import mean_delta, verdict
 from training_assets.evaluation.selection import ComparisonRule, choose_best, model_scores
 from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table
-from training_assets.preference.run import PreferenceConfig
+from training_assets.preference.config import PreferenceConfig
 from training_assets.project_settings import section_setter
 from training_assets.training.run_folder import RunFolder
 

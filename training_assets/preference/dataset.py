@@ -5,7 +5,9 @@ or not), rendered with the base tokenizer's chat template like `training_dataset
   contradicts it (positive under 3 of 5, negative over 2) or `neutral` feedback makes the
   interaction no judgement at all (counted, not used).
 - **Thread**: the interactions of the same session before this one, newest
-  `context_turns` of them, are the conversation the answer was given in.
+  `context_turns` of them, are the conversation the answer was given in; an earlier
+  answer to the same question (a regenerated answer) is an alternative, not a turn, so
+  the two answers share a prompt and make a pair.
 - **Deduplicated**: the same prompt and answer judged more than once is one example with
   the majority label; a tie is dropped as conflicting.
 - **Split by prompt**: a SHA-256 of the rendered prompt puts every answer to one prompt
@@ -59,7 +61,10 @@ def thread_messages(rows: list[Mapping], context_turns: int) -> dict[int, list[d
     for turns in by_session.values():
         turns.sort(key=lambda r: (r["created_at"], r["id"]))
         for number, row in enumerate(turns):
-            earlier = turns[max(0, number - context_turns) : number] if context_turns else []
+            # the same question asked again (a regenerated answer) is an alternative to
+            # this one, not an earlier turn of the conversation
+            asked = [t for t in turns[:number] if t["query"] != row["query"]]
+            earlier = asked[len(asked) - context_turns :] if context_turns else []
             conversation = []
             for turn in earlier:
                 conversation.append({"role": "user", "content": turn["query"]})
