@@ -67,6 +67,7 @@ bench: setup
 	$(PY) benchmarks/redaction_corpus.py --per-rule 3 --raw-spans 3000
 	$(PY) benchmarks/training_throughput.py --steps 12 --batch-size 4 --max-seq-len 512
 	$(PY) benchmarks/tracking_overhead.py --steps 20 --rounds 3
+	$(PY) benchmarks/data_parallel.py --steps 10 --rounds 2
 	$(PY) benchmarks/rotation_stream.py --batches 10 --spans-per-batch 2000 --budget 200MB
 	$(PY) benchmarks/feedback_loop.py --records 2000 --synthetic 16
 	$(PY) benchmarks/instance_storage.py --spans 500 --repeats 3
