@@ -170,6 +170,7 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
                 if r is not run
             )
 
+            mark = time.monotonic()
             page.goto(f"{url}/runs/{run.dagster_run.run_id}")
             expect(page.get_by_text("Success", exact=True).first).to_be_visible()
             expect(page.get_by_text(f"partition: {key}")).to_be_visible()
@@ -195,9 +196,12 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
             table_row.scroll_into_view_if_needed()
             expect(table_row).to_be_visible()
             page.screenshot(path=shots / "diamonds-plus-report.png")
+            timings["pages_after_runs_s"] = time.monotonic() - mark
             browser.close()
     finally:
+        mark = time.monotonic()
         stop_process_group(server)
+        timings["shutdown_s"] = time.monotonic() - mark
     timings["total_s"] = time.monotonic() - started
     (shots / "timings.json").write_text(
         json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2) + "\n"
