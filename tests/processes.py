@@ -12,6 +12,17 @@ import urllib.request
 from pathlib import Path
 
 
+def default_signals() -> None:
+    """`preexec_fn` for a server the test stops with SIGTERM: signals unblocked and at
+    their default actions. A child inherits its parent's signal mask and ignored
+    signals across exec, and the test process may have picked up either from a library
+    in an earlier test; a server that never sees the SIGTERM costs the two grace periods
+    of `stop_process_group`."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

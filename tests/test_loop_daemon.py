@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from tests.fake_ollama import FakeOllama
-from tests.processes import free_port, stop_process_group, wait_for_server
+from tests.processes import default_signals, free_port, stop_process_group, wait_for_server
 
 REPO = Path(__file__).resolve().parents[1]
 SENSORS = ("landing_sensor", "low_data_sensor", "best_checkpoint_sensor", "disk_rotation_sensor")
@@ -190,6 +190,7 @@ def test_a_dropped_file_goes_round_the_loop_alone(
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=default_signals,
         )
         try:
             wait_for_server(url, server, log, timeout=240)

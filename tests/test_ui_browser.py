@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, stop_process_group, wait_for_server
+from tests.processes import default_signals, free_port, stop_process_group, wait_for_server
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -119,6 +119,7 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=default_signals,
     )
     try:
         wait_for_server(url, server, log, timeout=180)
