@@ -6,7 +6,6 @@ preference margin with intervals). torch is imported inside the assets."""
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from resources.base_model import BaseModelResource
@@ -19,6 +18,7 @@ from training_assets.executors import gpu_step_tags
 from training_assets.metadata import markdown_table
 from training_assets.preference.config import PreferenceConfig
 from training_assets.project_settings import section_setter
+from training_assets.training.dataset import examples_fingerprint
 from training_assets.training.run_folder import RunFolder
 
 from_file = section_setter("preference")
@@ -91,8 +91,6 @@ def preference_checkpoints(
     best_checkpoint: dict,
     training_dataset: pl.DataFrame,
 ) -> dg.Output[dict]:
-    import hashlib
-
     from training_assets.preference.run import PreferenceData, PreferenceDataError, train_preference
     from training_assets.training.config import TrainingConfigError
     from training_assets.training.run import example_set
@@ -101,14 +99,11 @@ def preference_checkpoints(
         raise dg.Failure("no SFT checkpoint to start from: best_checkpoint has none")
     start = Path(best_checkpoint["path"])
     validation = training_dataset.filter(pl.col("split") == "validation").sort("id")
-    digest = hashlib.sha256()
-    for example_id, ids in preference_dataset.select("id", "input_ids").iter_rows():
-        digest.update(example_id.encode())
-        digest.update(np.asarray(ids, dtype=np.int32).tobytes())
     data = PreferenceData(
         preference_dataset,
         example_set(validation.head(config.max_eval_examples or validation.height).to_dicts()),
-        digest.hexdigest()[:16],
+        # a label or split that changes is other data: the run must not resume on it
+        examples_fingerprint(preference_dataset, ("id", "split", "prompt_tokens", "desirable")),
     )
     try:
         summary = train_preference(

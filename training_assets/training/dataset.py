@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import polars as pl
 
 from training_assets.lm import IGNORE_INDEX
@@ -260,6 +261,17 @@ def read_span_vectors(tables: dict, ids: set[str]) -> dict:
         matrix = frame["combined_vec"].to_numpy()
         vectors.update(zip(frame["id"].to_list(), matrix, strict=True))
     return vectors
+
+
+def examples_fingerprint(table: pl.DataFrame, columns: tuple[str, ...]) -> str:
+    """A digest of exactly a table's examples: per row (by id) the `columns` and the token
+    ids. A run resumes only on the same fingerprint, so every column that changes what
+    the run learns (split, prompt cut, label) belongs in `columns`."""
+    digest = hashlib.sha256()
+    for *values, ids in table.sort("id").select(*columns, "input_ids").iter_rows():
+        digest.update("".join(f"{value}|" for value in values).encode())
+        digest.update(np.asarray(ids, dtype=np.int32).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def dataset_table(examples: list[TokenizedExample], spans: pl.DataFrame) -> pl.DataFrame:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import torch
 
@@ -44,7 +43,7 @@ from training_assets.training.config import (
     TrainingConfigError,
     resolve_hardware,
 )
-from training_assets.training.dataset import SPLITS
+from training_assets.training.dataset import SPLITS, examples_fingerprint
 from training_assets.training.distributed import Ranks, current_ranks
 from training_assets.training.packed_attention import use_segment_attention
 from training_assets.training.run_folder import RunFolder, find_unfinished_run
@@ -525,12 +524,6 @@ def example_set(rows: Sequence[dict]) -> ExampleSet:
 def training_data(table: pl.DataFrame, max_seq_len: int) -> TrainingData:
     """The splits of a training_dataset table, and a fingerprint of exactly its tokens."""
     table = table.sort("id")
-    digest = hashlib.sha256()
-    for example_id, split, ids, cut in table.select(
-        "id", "split", "input_ids", "prompt_tokens"
-    ).iter_rows():
-        digest.update(f"{example_id}|{split}|{cut}|".encode())
-        digest.update(np.asarray(ids, dtype=np.int32).tobytes())
     parts = {
         split: example_set(table.filter(pl.col("split") == split).to_dicts()) for split in SPLITS
     }
@@ -542,6 +535,6 @@ def training_data(table: pl.DataFrame, max_seq_len: int) -> TrainingData:
         parts["validation"],
         parts["golden"],
         max_seq_len,
-        digest.hexdigest()[:16],
+        examples_fingerprint(table, ("id", "split", "prompt_tokens")),
         batches,
     )
