@@ -39,7 +39,7 @@ from training_assets.atomic import write_json_atomic
 from training_assets.lm.batches import collate
 from training_assets.lm.generation import pad_token_id
 from training_assets.lm.hardware import autocast_for
-from training_assets.lm.losses import answer_nll, example_losses
+from training_assets.lm.losses import answer_nll, example_losses, mean_loss
 from training_assets.preference.config import PreferenceConfig
 from training_assets.preference.dataset import preference_pairs
 from training_assets.preference.losses import dpo_loss, kto_loss
@@ -50,7 +50,7 @@ from training_assets.training.checkpoints import (
     save_checkpoint,
 )
 from training_assets.training.config import TrainingConfigError, resolve_hardware
-from training_assets.training.run import ExampleSet
+from training_assets.training.run import ExampleSet, append_metrics_line
 from training_assets.training.run_folder import RunFolder, find_unfinished_run
 
 
@@ -240,8 +240,11 @@ def train_preference(
             )
         model.train()
         figures = margin_figures(logps, lengths, pairs_out)
-        val_loss = sum(x.loss_sum for x in validation) / max(sum(x.tokens for x in validation), 1)
-        return {"val_loss": val_loss, "val_examples": [vars(x) for x in validation], **figures}
+        return {
+            "val_loss": mean_loss(validation),
+            "val_examples": [vars(x) for x in validation],
+            **figures,
+        }
 
     checkpoints = run.checkpoints_dir
     existing = completed_checkpoints(checkpoints)
@@ -253,11 +256,17 @@ def train_preference(
         run.metrics_file.unlink(missing_ok=True)
         start = evaluate()  # step 0: the SFT checkpoint itself
         save_checkpoint(checkpoints, 0, model, optimizer, scheduler, start)
-        _append(run.metrics_file, _eval_line(0, start))
+        append_metrics_line(run.metrics_file, _eval_line(0, start))
         log(
             f"{method} from {sft_checkpoint.name}: held-out margin {start['margin']:+.4f} nats/token, "
             f"win rate {start['win_rate']:.2f} over {start['pairs']} pairs; {total} steps of {config.batch_size}"
         )
+
+    def rows_logps(rows: list[int], ids: list, prompt_cuts: list) -> torch.Tensor:
+        """Answer log-probs of these rows of (ids, prompt_cuts), grad on."""
+        picked = [ids[i] for i in rows], [prompt_cuts[i] for i in rows]
+        return sequence_logps(model, *picked, pad_id, device, dtype)
+
     model.train()
     for step in range(start_step, total):
         epoch, position = divmod(step * config.batch_size, max(len(units), 1))
@@ -266,9 +275,7 @@ def train_preference(
         started = time.perf_counter()
         if method == "dpo":
             rows = [c for c, _ in chosen_units] + [r for _, r in chosen_units]
-            logps = sequence_logps(
-                model, [input_ids[i] for i in rows], [cuts[i] for i in rows], pad_id, device, dtype
-            )
+            logps = rows_logps(rows, input_ids, cuts)
             half = len(chosen_units)
             loss, good, bad = dpo_loss(
                 logps[:half],
@@ -283,18 +290,9 @@ def train_preference(
             }
         else:
             rows = list(chosen_units)
-            logps = sequence_logps(
-                model, [input_ids[i] for i in rows], [cuts[i] for i in rows], pad_id, device, dtype
-            )
+            logps = rows_logps(rows, input_ids, cuts)
             with torch.no_grad():
-                kl_policy = sequence_logps(
-                    model,
-                    [mismatched_ids[i] for i in rows],
-                    [mismatched_cuts[i] for i in rows],
-                    pad_id,
-                    device,
-                    dtype,
-                )
+                kl_policy = rows_logps(rows, mismatched_ids, mismatched_cuts)
             desirable = torch.tensor([bool(table["desirable"][i]) for i in rows])
             loss, rewards, z0 = kto_loss(
                 logps,
@@ -313,7 +311,7 @@ def train_preference(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         done = step + 1
-        _append(
+        append_metrics_line(
             run.metrics_file,
             {
                 "step": done,
@@ -325,7 +323,7 @@ def train_preference(
         if done % config.checkpoint_every == 0 or done == total:
             state = evaluate()
             path = save_checkpoint(checkpoints, done, model, optimizer, scheduler, state)
-            _append(run.metrics_file, _eval_line(done, state))
+            append_metrics_line(run.metrics_file, _eval_line(done, state))
             log(
                 f"checkpoint {path.name}: loss {float(loss):.4f}, held-out margin "
                 f"{state['margin']:+.4f}, win rate {state['win_rate']:.2f}, val loss {state['val_loss']:.4f}"
@@ -360,11 +358,6 @@ def _eval_line(step: int, state: dict) -> dict:
         "heldout_win_rate": round(state["win_rate"], 4),
         "heldout_pairs": state["pairs"],
     }
-
-
-def _append(path: Path, record: dict) -> None:
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
 
 
 def _summarize(run: RunFolder, method: str, total: int, start: Path, last_feedback: int) -> dict:

@@ -141,7 +141,7 @@ def train_lora(
         """One metrics.jsonl line (rank 0); `on_metrics` (the experiment tracker) sees it too."""
         if not ranks.main:
             return
-        _append(run.metrics_file, line)
+        append_metrics_line(run.metrics_file, line)
         if on_metrics:
             on_metrics(run.run_id, line)
 
@@ -442,7 +442,8 @@ def _log_previews(model, tokenizer, golden: ExampleSet, config, hardware, log) -
         log(f"preview {example_id}: {answer.text[:200]!r}{'' if answer.stopped else ' …'}")
 
 
-def _append(path: Path, record: dict) -> None:
+def append_metrics_line(path: Path, record: dict) -> None:
+    """One JSON line at the end of a run's metrics.jsonl."""
     with open(path, "a") as handle:
         handle.write(json.dumps(record) + "\n")
 
