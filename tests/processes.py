@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,6 +22,22 @@ def default_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_DFL)
+
+
+def start_dg_dev(port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`dg dev` (webserver + daemon) of this repository on 127.0.0.1:`port`, in its own
+    process group (stop it with `stop_process_group`), its output in `log`."""
+    repo = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "dg"), "dev", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        cwd=repo,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=default_signals,
+    )
 
 
 def free_port() -> int:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ import pytest
 import requests
 
 from tests.fake_ollama import FakeOllama
-from tests.processes import default_signals, free_port, stop_process_group, wait_for_server
+from tests.processes import free_port, start_dg_dev, stop_process_group, wait_for_server
 
 REPO = Path(__file__).resolve().parents[1]
 SENSORS = ("landing_sensor", "low_data_sensor", "best_checkpoint_sensor", "disk_rotation_sensor")
@@ -182,16 +180,7 @@ def test_a_dropped_file_goes_round_the_loop_alone(
             "OLLAMA_HOST": ollama.host,
         }
         started = time.monotonic()
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dg"), "dev", "--host", "127.0.0.1"]
-            + ["--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=default_signals,
-        )
+        server = start_dg_dev(port, log, env)
         try:
             wait_for_server(url, server, log, timeout=240)
             _start_sensors(url)

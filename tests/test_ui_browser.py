@@ -13,14 +13,13 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.processes import default_signals, free_port, stop_process_group, wait_for_server
+from tests.processes import free_port, start_dg_dev, stop_process_group, wait_for_server
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -110,17 +109,9 @@ def test_ui_shows_the_graph_and_runs_a_batch(workspace: Path, tmp_path: Path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "dagster-dev.log"
-    server = subprocess.Popen(
-        # `dg dev`, as a project created today is run ([tool.dg] in pyproject.toml)
-        [str(Path(sys.executable).parent / "dg"), "dev", "--host", "127.0.0.1"]
-        + ["--port", str(port)],
-        cwd=REPO,
-        env=dict(os.environ),  # DAGSTER_HOME and TRAINING_WORKSPACE of the fixture
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=default_signals,
-    )
+    # `dg dev`, as a project created today is run ([tool.dg] in pyproject.toml), with
+    # DAGSTER_HOME and TRAINING_WORKSPACE of the fixture
+    server = start_dg_dev(port, log, dict(os.environ))
     try:
         wait_for_server(url, server, log, timeout=180)
         timings["server_up_s"] = time.monotonic() - started
